@@ -1,0 +1,39 @@
+# The two commands: `make demo` (set up + run the main job) and `make test` (set up + run the tests).
+# Each creates .venv from the hashed lock when it is missing or older than the lock.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.9
+DEMO_DIR ?= demo
+export BENTOML_DO_NOT_TRACK := true
+export MLFLOW_DISABLE_TELEMETRY := true
+export DO_NOT_TRACK := true
+
+.PHONY: demo test lint lock bench clean
+
+$(VENV)/.synced: requirements.lock pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(BIN)/uv pip sync --quiet --python $(BIN)/python --compile-bytecode requirements.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps --compile-bytecode -e .
+	@touch $@
+
+demo: $(VENV)/.synced
+	$(BIN)/dealrisk demo --out $(DEMO_DIR)
+
+test: $(VENV)/.synced
+	$(BIN)/ruff check .
+	$(BIN)/pytest -n 2 --timeout 600
+
+lint: $(VENV)/.synced
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+lock:
+	$(BIN)/uv pip compile requirements.in --python-version 3.11 --generate-hashes -o requirements.lock
+
+bench: $(VENV)/.synced
+	$(BIN)/python benchmarks/bench_simulator.py --deals 100000
+
+clean:
+	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .ruff_cache

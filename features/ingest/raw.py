@@ -1,0 +1,105 @@
+"""Raw tables: what a reader hands to validation, before any value is trusted.
+
+A reader renames its source columns to canonical names and keeps every value as text, adding
+``_file`` (source file name) and ``_row`` (1-based data row number) so each row can be reported.
+It also records which source column each canonical column came from, so messages name the
+user's own field (``CloseDate``) rather than ours (``expected_close_date``).
+
+Example:
+    >>> import pandas as pd
+    >>> raw = RawTable("deals", pd.DataFrame({"deal_id": ["d1"], "_file": ["x.csv"], "_row": [1]}),
+    ...                {"deal_id": "Id"})
+    >>> raw.label("deal_id"), raw.label("amount")
+    ('Id', 'amount')
+
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+#: The text columns a reader may hand over for each canonical table (absent ones read as empty).
+#: Beyond the contract's columns: ``crm_stage``/``is_closed`` (deal status as the CRM has it),
+#: ``source_id`` (the source row's id, for duplicate checks), ``type_raw``/``role_raw``/
+#: ``field_raw`` (the CRM's own value, shown in rejections), ``old_value``/``new_value`` (text).
+RAW_COLUMNS: dict[str, tuple[str, ...]] = {
+    "deals": ("deal_id", "account_id", "owner_id", "created_at", "amount", "currency",
+              "expected_close_date", "name", "segment", "region", "industry", "deal_type",
+              "lead_source", "crm_stage", "is_closed", "outcome", "close_reason", "closed_at"),
+    "stage_history": ("source_id", "deal_id", "entered_at", "crm_stage"),
+    "activities": ("activity_id", "deal_id", "occurred_at", "type", "type_raw", "direction",
+                   "contact_id", "action", "subject"),
+    "contacts": ("source_id", "deal_id", "contact_id", "role", "role_raw", "added_at",
+                 "is_primary"),
+    "field_history": ("change_id", "deal_id", "changed_at", "field", "field_raw", "old_value",
+                      "new_value"),
+}
+
+
+class SourceError(ValueError):
+    """An input that cannot be read at all: unreadable file, missing column, bad mapping."""
+
+
+@dataclass
+class RawTable:
+    """Text columns with canonical names plus ``_file``/``_row`` provenance."""
+
+    table: str
+    frame: pd.DataFrame
+    source_columns: dict[str, str] = field(default_factory=dict)
+
+    def label(self, column: str) -> str:
+        """The source's name for a canonical column (falls back to the canonical name)."""
+        return self.source_columns.get(column, column)
+
+    def text(self, column: str) -> pd.Series:
+        """The column as text, empty strings where the source has no such column."""
+        if column in self.frame.columns:
+            return self.frame[column].astype("str").fillna("")
+        return pd.Series("", index=self.frame.index, dtype="str")
+
+
+def read_text_table(path: Path, required: list[str] | None = None) -> pd.DataFrame:
+    """Read a CSV or Parquet file with every column as text, plus ``_file`` and ``_row``.
+
+    Raises :class:`SourceError` naming the file when it cannot be read, or naming the file and
+    the columns when any of ``required`` is missing.
+    """
+    try:
+        if path.suffix.lower() == ".parquet":
+            table = pq.read_table(path)
+            table = table.cast(pa.schema([pa.field(n, pa.string()) for n in table.column_names]))
+        else:
+            with pacsv.open_csv(path) as reader:
+                names = reader.schema.names
+            convert = pacsv.ConvertOptions(
+                column_types={n: pa.string() for n in names},
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            )
+            table = pacsv.read_csv(path, convert_options=convert)
+    except FileNotFoundError:
+        raise SourceError(f"{path}: file not found") from None
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OSError, UnicodeDecodeError) as exc:
+        raise SourceError(f"{path}: cannot read the file ({_first_line(exc)})") from None
+    frame = table.to_pandas(types_mapper=lambda _: pd.StringDtype("pyarrow", na_value=float("nan")))
+    frame = frame.astype("str")
+    missing = [c for c in (required or []) if c not in frame.columns]
+    if missing:
+        raise SourceError(
+            f"{path.name}: missing required column(s) {', '.join(missing)} "
+            f"(found: {', '.join(frame.columns) or 'none'})"
+        )
+    frame["_file"] = path.name
+    frame["_row"] = pd.RangeIndex(1, len(frame) + 1)
+    return frame
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -1,0 +1,91 @@
+"""The rejection log: every input row that did not make it into the canonical tables, and why.
+
+Rows are identified by their source file and their *row number*: 1 is the first data row after
+the header (for a CSV without embedded line breaks, the file line is row + 1).
+
+Example:
+    >>> import pandas as pd
+    >>> log = RejectionLog()
+    >>> rows = pd.DataFrame({"_file": ["Opportunity.csv"], "_row": [7], "amount": ["-5"]})
+    >>> log.add(rows, column="Amount", values=rows["amount"], reason="bad_amount",
+    ...         detail="amount is negative")
+    >>> log.frame()[["file", "row", "column", "value", "reason"]].to_dict("records")[0]["reason"]
+    'bad_amount'
+
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+#: Every reason a row can be rejected for, with the explanation printed in reports.
+REASONS: dict[str, str] = {
+    "missing_value": "a required field is empty",
+    "bad_timestamp": "timestamp cannot be parsed (expected ISO 8601)",
+    "timestamp_without_timezone": "date-time has no UTC offset (see timestamps.naive_timezone)",
+    "after_export_time": "timestamp is later than the export time",
+    "before_deal_created": "event happened before its deal was created",
+    "unknown_deal": "refers to a deal that is not in the accepted deals",
+    "duplicate_id": "id already used by an earlier row",
+    "bad_amount": "amount is negative or not a number",
+    "unknown_stage": "stage is missing from the stage map",
+    "closed_without_outcome": "deal is closed but has no won/lost/no-decision outcome",
+    "open_with_outcome": "deal is open but carries an outcome, close time or loss reason",
+    "bad_value": "value is not one of the allowed values",
+    "untracked_field": "field history for a field dealrisk does not track",
+    "unknown_type": "activity type is missing from the activity type map",
+}
+
+REPORT_COLUMNS = ["file", "row", "column", "value", "reason", "detail"]
+
+
+class RejectionLog:
+    """Collects rejected rows (file, row, column, value, reason, detail)."""
+
+    def __init__(self) -> None:
+        self._parts: list[pd.DataFrame] = []
+
+    def add(
+        self,
+        rows: pd.DataFrame,
+        *,
+        column: str,
+        values: pd.Series | str,
+        reason: str,
+        detail: pd.Series | str | None = None,
+    ) -> None:
+        """Record ``rows`` (which carry ``_file`` and ``_row``) as rejected for ``reason``."""
+        if reason not in REASONS:
+            raise ValueError(f"unknown rejection reason {reason!r}")
+        if rows.empty:
+            return
+        self._parts.append(
+            pd.DataFrame(
+                {
+                    "file": rows["_file"].astype("str").to_numpy(),
+                    "row": rows["_row"].astype("int64").to_numpy(),
+                    "column": column,
+                    "value": _as_text(values, rows.index),
+                    "reason": reason,
+                    "detail": _as_text(detail if detail is not None else REASONS[reason],
+                                       rows.index),
+                }
+            )
+        )
+
+    def frame(self) -> pd.DataFrame:
+        """All rejections, ordered by file and row."""
+        if not self._parts:
+            return pd.DataFrame({c: pd.Series(dtype="int64" if c == "row" else "str")
+                                 for c in REPORT_COLUMNS})
+        out = pd.concat(self._parts, ignore_index=True)
+        return out.sort_values(["file", "row"], kind="stable").reset_index(drop=True)
+
+    def __len__(self) -> int:
+        return sum(len(p) for p in self._parts)
+
+
+def _as_text(values: pd.Series | str, index: pd.Index) -> object:
+    if isinstance(values, pd.Series):
+        return values.reindex(index).astype("str").fillna("").to_numpy()
+    return values

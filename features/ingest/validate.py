@@ -1,0 +1,308 @@
+"""Validation that loses nothing: raw text tables in, canonical tables plus a rejection log out.
+
+Every raw row ends either in a canonical table or in the rejection log with its reason; good rows
+go on when some rows are bad.  Rules (each a reason in :data:`~features.ingest.rejections.REASONS`):
+
+- required fields present; timestamps parse under the rule in :mod:`features.ingest.parsing`;
+- no timestamp after the export time; no event before its deal was created;
+- ids unique (the first occurrence is kept, later ones rejected);
+- amounts are non-negative numbers; stages are in the stage map; activity types in the type map;
+- a closed deal has an outcome (won, lost or no decision); an open deal has none, and no close
+  time or loss reason;
+- child rows (stages, activities, contacts, field changes) refer to an accepted deal.
+
+A closed deal without an explicit close time takes the time it entered its closed stage, else its
+close date; an outcome for a closed-lost stage comes from the loss-reason map.
+
+Example:
+    >>> import pandas as pd
+    >>> from features.journey import JourneyConfig
+    >>> from features.ingest.raw import RAW_COLUMNS, RawTable
+    >>> deals = pd.DataFrame({"deal_id": ["d1", "d1"], "account_id": ["a", "a"],
+    ...     "owner_id": ["o", "o"], "created_at": ["2024-01-01T00:00:00Z"] * 2,
+    ...     "amount": ["100", "100"], "_file": "deals.csv", "_row": [1, 2]})
+    >>> result = validate_tables({"deals": RawTable("deals", deals)}, JourneyConfig.default(),
+    ...                          pd.Timestamp("2024-06-01", tz="UTC"))
+    >>> len(result.histories.deals), result.rejections["reason"].tolist()
+    (1, ['duplicate_id'])
+
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from features.contract import TABLES_BY_NAME
+from features.histories import DealHistories
+from features.ingest.parsing import blank, parse_amounts, parse_bools, parse_timestamps
+from features.ingest.raw import RAW_COLUMNS, RawTable
+from features.ingest.rejections import RejectionLog
+from features.ingest.result import IngestResult, count_rows
+from features.journey import JourneyConfig
+
+_OUTCOME_ALIASES = {"won": "won", "lost": "lost", "no_decision": "no_decision",
+                    "no decision": "no_decision", "nodecision": "no_decision"}
+
+
+class _Work:
+    """A raw table being validated: a frame that shrinks as rows are rejected into the log."""
+
+    def __init__(self, raw: RawTable, log: RejectionLog) -> None:
+        self.raw = raw
+        self.df = raw.frame.copy()
+        for column in RAW_COLUMNS[raw.table]:
+            if column not in self.df.columns:
+                self.df[column] = pd.Series("", index=self.df.index, dtype="str")
+        self.log = log
+
+    def reject(self, mask: pd.Series, column: str, reason: str,
+               detail: pd.Series | str | None = None, values: pd.Series | None = None) -> None:
+        mask = mask.reindex(self.df.index, fill_value=False).astype(bool)
+        if not mask.any():
+            return
+        rows = self.df[mask]
+        shown = values[mask] if values is not None else self.raw.text(column).reindex(rows.index)
+        detail_rows = detail[mask] if isinstance(detail, pd.Series) else detail
+        self.log.add(rows, column=self.raw.label(column), values=shown, reason=reason,
+                     detail=detail_rows)
+        self.df = self.df[~mask]
+
+    def text(self, column: str) -> pd.Series:
+        if column in self.df.columns:
+            return self.df[column].astype("str").fillna("")
+        return pd.Series("", index=self.df.index, dtype="str")
+
+    def require(self, columns: list[str]) -> None:
+        for col in columns:
+            self.reject(blank(self.text(col)), col, "missing_value")
+
+    def timestamp(self, column: str, naive_tz: str | None, required: bool = True) -> pd.Series:
+        """Parse ``column`` in place, rejecting unparseable rows; returns the parsed column."""
+        if required:
+            self.require([column])
+        parsed, problem = parse_timestamps(self.text(column), naive_tz)
+        for reason in problem.dropna().unique():
+            self.reject(problem == reason, column, str(reason))
+        self.df[column] = parsed.reindex(self.df.index)
+        return self.df[column]
+
+    def unique(self, column: str) -> None:
+        ids = self.text(column)
+        dup = ids.duplicated(keep="first") & ~blank(ids)
+        if dup.any():
+            first_row = self.df.groupby(ids, sort=False)["_row"].transform("first")
+            detail = "id already used at row " + first_row.astype("str")
+            self.reject(dup, column, "duplicate_id", detail=detail)
+
+    def not_after(self, column: str, export_time: pd.Timestamp) -> None:
+        late = self.df[column].notna() & (self.df[column] > export_time)
+        self.reject(late, column, "after_export_time",
+                    detail=f"later than the export time {export_time.isoformat()}")
+
+
+def validate_tables(
+    raw: dict[str, RawTable], config: JourneyConfig, export_time: pd.Timestamp
+) -> IngestResult:
+    """Validate raw tables into canonical :class:`DealHistories` and a rejection log."""
+    export_time = pd.Timestamp(export_time).tz_convert("UTC")
+    log = RejectionLog()
+    tz = config.timestamps.naive_timezone
+    empty = {name: RawTable(name, pd.DataFrame({"_file": pd.Series(dtype="str"),
+                                                "_row": pd.Series(dtype="int64")}))
+             for name in TABLES_BY_NAME}
+    raw = {**empty, **raw}
+
+    stages = _Work(raw["stage_history"], log)
+    stages.require(["deal_id", "crm_stage"])
+    stages.timestamp("entered_at", tz)
+    stages.unique("source_id")
+    _map_stages(stages, config)
+
+    deals = _validate_deals(_Work(raw["deals"], log), config, export_time, stages.df)
+    known = deals.df.set_index("deal_id")["created_at"]
+    rejected_deals = _rejected_deal_details(raw["deals"], log)
+
+    _check_children(stages, "entered_at", known, rejected_deals, export_time)
+    activities = _validate_activities(_Work(raw["activities"], log), tz)
+    _check_children(activities, "occurred_at", known, rejected_deals, export_time)
+    contacts = _Work(raw["contacts"], log)
+    contacts.require(["deal_id", "contact_id", "role"])
+    contacts.timestamp("added_at", tz)
+    contacts.unique("source_id")
+    if "is_primary" in contacts.df.columns:
+        contacts.df["is_primary"] = parse_bools(contacts.text("is_primary"))[0]
+    _check_children(contacts, "added_at", known, rejected_deals, export_time)
+    changes = _validate_field_history(_Work(raw["field_history"], log), tz)
+    _check_children(changes, "changed_at", known, rejected_deals, export_time)
+
+    works = {"deals": deals, "stage_history": stages, "activities": activities,
+             "contacts": contacts, "field_history": changes}
+    histories = DealHistories(**{
+        name: TABLES_BY_NAME[name].conform(_ordered(w.df, name)) for name, w in works.items()
+    }).conformed()
+    rejections = log.frame()
+    counts = count_rows({n: raw[n].frame for n in works}, {n: w.df for n, w in works.items()},
+                        rejections)
+    return IngestResult(histories, rejections, counts, export_time)
+
+
+def _map_stages(stages: _Work, config: JourneyConfig) -> None:
+    crm = stages.text("crm_stage")
+    mapped = crm.map(lambda s: config.stage(s))
+    stages.reject(mapped.isna(), "crm_stage", "unknown_stage",
+                  detail="stage is not in the journey config's `stages` map")
+    mapped = mapped[stages.df.index]
+    stages.df["step"] = mapped.map(lambda m: m.step).astype("str")
+    stages.df["status"] = mapped.map(lambda m: m.status).astype("str")
+
+
+def _validate_deals(deals: _Work, config: JourneyConfig, export_time: pd.Timestamp,
+                    stages: pd.DataFrame) -> _Work:
+    tz = config.timestamps.naive_timezone
+    deals.require(["deal_id", "account_id", "owner_id", "amount"])
+    deals.timestamp("created_at", tz)
+    amounts, bad = parse_amounts(deals.text("amount"))
+    deals.reject(bad, "amount", "bad_amount", detail="amount is negative or not a number")
+    deals.df["amount"] = amounts.reindex(deals.df.index)
+    deals.unique("deal_id")
+    deals.not_after("created_at", export_time)
+    deals.timestamp("expected_close_date", tz, required=False)
+    deals.timestamp("closed_at", tz, required=False)
+    deals.not_after("closed_at", export_time)
+    early = deals.df["closed_at"].notna() & (deals.df["closed_at"] < deals.df["created_at"])
+    deals.reject(early, "closed_at", "before_deal_created", detail="closed before it was created")
+    _decide_outcomes(deals, config)
+    _fill_close_times(deals, stages, export_time)
+    return deals
+
+
+def _decide_outcomes(deals: _Work, config: JourneyConfig) -> None:
+    crm = deals.text("crm_stage")
+    has_stage = ~blank(crm)
+    mapped = crm.where(has_stage).map(lambda s: config.stage(s) if isinstance(s, str) else None)
+    deals.reject(has_stage & mapped.isna(), "crm_stage", "unknown_stage",
+                 detail="stage is not in the journey config's `stages` map")
+    status = mapped[deals.df.index].map(lambda m: m.status if m is not None else None)
+
+    raw_outcome = deals.text("outcome").str.strip().str.lower()
+    outcome = raw_outcome.map(_OUTCOME_ALIASES)
+    deals.reject(~blank(raw_outcome) & outcome.isna(), "outcome", "bad_value",
+                 detail="outcome must be won, lost or no_decision")
+    is_closed, bad_flag = parse_bools(deals.text("is_closed"))
+    deals.reject(bad_flag, "is_closed", "bad_value", detail="expected true or false")
+
+    idx = deals.df.index
+    status, outcome, is_closed = status[idx], outcome[idx], is_closed[idx]
+    reason = deals.text("close_reason")
+    lost_outcome = reason.map(lambda r: config.outcome_for_loss_reason(r.strip() or None))
+    derived = outcome.copy()
+    derived[derived.isna() & (status == "won")] = "won"
+    fill_lost = derived.isna() & (status == "lost")
+    derived[fill_lost] = lost_outcome[fill_lost]
+
+    says_open = (is_closed == False) | (is_closed.isna() & ~status.isin(["won", "lost"]))  # noqa: E712
+    closed_signals = (status.isin(["won", "lost"]) | outcome.notna() | ~blank(reason)
+                      | deals.df["closed_at"].notna())
+    conflict = says_open & closed_signals
+    what = np.where(status.isin(["won", "lost"]), "stage is closed",
+                    np.where(outcome.notna(), "outcome is set",
+                             np.where(~blank(reason), "loss reason is set", "close time is set")))
+    deals.reject(conflict, "outcome", "open_with_outcome",
+                 detail=pd.Series("deal is open but " + pd.Series(what, index=idx), index=idx),
+                 values=pd.Series(np.where(status.notna(), crm, reason), index=idx))
+    idx = deals.df.index
+    says_open, derived = says_open[idx], derived[idx]
+    deals.reject(~says_open & derived.isna(), "crm_stage", "closed_without_outcome",
+                 detail="deal is closed but its stage is open and no outcome is given")
+    idx = deals.df.index
+    deals.df["outcome"] = derived[idx].where(~says_open[idx]).astype("str")
+    reason = deals.text("close_reason").str.strip()
+    deals.df["close_reason"] = reason.where(deals.df["outcome"].notna() & ~blank(reason))
+
+
+def _fill_close_times(deals: _Work, stages: pd.DataFrame, export_time: pd.Timestamp) -> None:
+    closed_rows = stages[stages["status"].isin(["won", "lost"])]
+    entered = closed_rows.groupby("deal_id")["entered_at"].max()
+    df = deals.df
+    closed = df["outcome"].notna()
+    fill = closed & df["closed_at"].isna()
+    guess = _lookup(df["deal_id"], entered, df["closed_at"].dtype)
+    guess = guess.fillna(df["expected_close_date"])
+    guess = guess.clip(lower=df["created_at"], upper=export_time)
+    df.loc[fill, "closed_at"] = guess[fill]
+    deals.reject(closed & df["closed_at"].isna(), "closed_at", "closed_without_outcome",
+                 detail="deal is closed but has no close time, closed stage entry or close date")
+
+
+def _rejected_deal_details(raw_deals: RawTable, log: RejectionLog) -> pd.Series:
+    rej = log.frame()
+    files = set(raw_deals.frame["_file"].unique()) if len(raw_deals.frame) else set()
+    rej = rej[rej["file"].isin(files)]
+    key = raw_deals.frame.set_index(["_file", "_row"])["deal_id"] if files else pd.Series()
+    ids = key.reindex(pd.MultiIndex.from_arrays([rej["file"], rej["row"]])).to_numpy()
+    details = ("deal rejected at " + rej["file"] + " row " + rej["row"].astype("str")
+               + " (" + rej["reason"] + ")")
+    out = pd.Series(details.to_numpy(), index=ids, dtype="str")
+    return out[~out.index.duplicated(keep="first")]
+
+
+def _check_children(work: _Work, time_col: str, known: pd.Series, rejected: pd.Series,
+                    export_time: pd.Timestamp) -> None:
+    ids = work.text("deal_id")
+    unknown = ~ids.isin(known.index)
+    detail = ids.map(rejected).fillna("no deal with this id")
+    work.reject(unknown, "deal_id", "unknown_deal", detail=detail)
+    created = _lookup(work.df["deal_id"], known, known.dtype)
+    work.reject(work.df[time_col] < created, time_col, "before_deal_created",
+                detail="deal created at " + created.astype("str"))
+    work.not_after(time_col, export_time)
+
+
+def _validate_activities(acts: _Work, tz: str | None) -> _Work:
+    acts.require(["activity_id", "deal_id"])
+    acts.timestamp("occurred_at", tz)
+    acts.unique("activity_id")
+    acts.reject(blank(acts.text("type")), "type", "unknown_type",
+                detail="activity type is not in the journey config's activity `types` map",
+                values=acts.text("type_raw"))
+    return acts
+
+
+def _validate_field_history(changes: _Work, tz: str | None) -> _Work:
+    changes.require(["change_id", "deal_id"])
+    changes.timestamp("changed_at", tz)
+    changes.unique("change_id")
+    changes.reject(blank(changes.text("field")), "field", "untracked_field",
+                   detail="only close date and amount changes are tracked",
+                   values=changes.text("field_raw"))
+    is_date = changes.text("field") == "close_date"
+    for side in ("old", "new"):
+        text = changes.text(f"{side}_value")
+        dates, problem = parse_timestamps(text.where(is_date, ""), tz)
+        for reason in problem.dropna().unique():
+            changes.reject(problem == reason, f"{side}_value", str(reason))
+        amounts, bad = parse_amounts(text.where(~is_date, ""))
+        changes.reject(bad, f"{side}_value", "bad_amount",
+                       detail="amount is negative or not a number")
+        idx = changes.df.index
+        changes.df[f"{side}_close_date"] = dates[idx]
+        changes.df[f"{side}_amount"] = amounts[idx]
+    missing_new = changes.df["new_close_date"].isna() & changes.df["new_amount"].isna()
+    changes.reject(missing_new, "new_value", "missing_value")
+    return changes
+
+
+def _lookup(keys: pd.Series, table: pd.Series, dtype: object) -> pd.Series:
+    """``table[key]`` for every key (missing where absent), typed ``dtype``, on ``keys``' index."""
+    if table.empty:
+        return pd.Series(pd.NaT if "datetime" in str(dtype) else pd.NA, index=keys.index,
+                         dtype=dtype)
+    values = table.reindex(keys.to_numpy())
+    return pd.Series(values.to_numpy(), index=keys.index).astype(dtype)
+
+
+def _ordered(frame: pd.DataFrame, table: str) -> pd.DataFrame:
+    spec = TABLES_BY_NAME[table]
+    keys = ["deal_id", spec.time_index] if table != "deals" else ["deal_id"]
+    return frame.sort_values([*keys, "_file", "_row"], kind="stable")

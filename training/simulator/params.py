@@ -1,0 +1,257 @@
+"""Model constants and tunable parameters of the buyer-journey simulator.
+
+Everything the simulator draws is a function of a :class:`SimParams` instance, so a
+``params.json`` written next to the ground truth is enough to re-run any deal
+(see :func:`training.simulator.replay.replay`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+# Buyer steps (index = hidden step) and the Salesforce stage each one maps to.
+STEPS: tuple[str, ...] = (
+    "curious",
+    "problem_shared",
+    "solution_visualised",
+    "evaluation_plan",
+    "decision",
+)
+STAGE_NAMES: tuple[str, ...] = (
+    "Prospecting",
+    "Qualification",
+    "Id. Decision Makers",
+    "Perception Analysis",
+    "Negotiation/Review",
+    "Closed Won",
+    "Closed Lost",
+)
+STAGE_PROBABILITY: tuple[int, ...] = (10, 10, 60, 70, 90, 100, 0)
+N_STEPS = 5
+N_TRANSIENT = 2 * N_STEPS  # hidden state x = 2 * step + dark
+WON, LOST, NO_DECISION = 10, 11, 12  # absorbing state indices
+N_STATES = 13
+OUTCOMES: tuple[str, ...] = ("open", "won", "lost", "no_decision")
+
+# Recommendable seller actions (index = action code; -1 = no action).
+ACTIONS: tuple[str, ...] = (
+    "confirm_problem",
+    "reach_economic_buyer",
+    "agree_evaluation_plan",
+    "confirm_decision_date",
+    "run_evaluation",
+    "share_customer_stories",
+    "reengage_dark_buyer",
+)
+N_ACTIONS = len(ACTIONS)
+NO_ACTION = -1
+
+# Transition categories of one day (the remainder is "stay").
+CATEGORIES: tuple[str, ...] = ("forward", "regress", "dark", "return", "lost", "no_decision", "won")
+FWD, REG, DRK, RET, LST, NDC, WIN = range(7)
+
+ROLES: tuple[str, ...] = (
+    "Champion",
+    "Economic Buyer",
+    "Technical Buyer",
+    "Business User",
+    "Procurement",
+    "Legal",
+    "Executive Sponsor",
+    "Influencer",
+)
+MAX_COMMITTEE = 8
+SEGMENTS: tuple[str, ...] = ("SMB", "Mid-Market", "Enterprise")
+REGIONS: tuple[str, ...] = ("AMER", "EMEA", "APAC")
+DEAL_TYPES: tuple[str, ...] = ("New Business", "Expansion", "Renewal")
+LEAD_SOURCES: tuple[str, ...] = (
+    "Web",
+    "Inbound Call",
+    "Partner Referral",
+    "Customer Referral",
+    "Outbound",
+    "Trade Show",
+)
+INDUSTRIES: tuple[str, ...] = (
+    "Technology",
+    "Financial Services",
+    "Healthcare",
+    "Manufacturing",
+    "Retail",
+    "Education",
+    "Public Sector",
+    "Energy",
+)
+LOSS_REASONS_LOST: tuple[str, ...] = ("Lost to competitor", "Price", "Missing feature")
+LOSS_REASONS_ND: tuple[str, ...] = ("No decision", "No budget", "Went dark", "Timing")
+
+
+def _default_effects() -> dict[str, list[list[float]]]:
+    """Per-action multipliers: ``{action: [[step, dark, category, multiplier], ...]}``."""
+    return {
+        "confirm_problem": [
+            [0, 0, FWD, 2.6], [1, 0, FWD, 2.4], [0, 0, NDC, 0.5], [1, 0, NDC, 0.5],
+            [0, 0, DRK, 0.6], [1, 0, DRK, 0.6], [3, 0, DRK, 1.3], [4, 0, DRK, 1.3],
+        ],
+        "reach_economic_buyer": [
+            [1, 0, FWD, 2.2], [2, 0, FWD, 3.0], [2, 0, NDC, 0.6], [3, 0, LST, 0.7],
+            [0, 0, DRK, 2.0], [0, 0, FWD, 0.7],
+        ],
+        "agree_evaluation_plan": [
+            [3, 0, FWD, 3.5], [3, 0, NDC, 0.4], [3, 0, DRK, 0.5], [2, 0, FWD, 1.5],
+            [0, 0, DRK, 2.2], [1, 0, DRK, 1.6],
+        ],
+        "confirm_decision_date": [
+            [4, 0, WIN, 2.6], [4, 0, NDC, 0.4], [4, 0, DRK, 0.5], [3, 0, FWD, 1.4],
+            [0, 0, DRK, 1.8], [1, 0, DRK, 1.5],
+        ],
+        "run_evaluation": [
+            [2, 0, FWD, 2.0], [3, 0, FWD, 2.0], [2, 0, REG, 0.5], [3, 0, REG, 0.5],
+            [4, 0, LST, 0.7], [0, 0, FWD, 0.8],
+        ],
+        "share_customer_stories": [
+            [0, 0, FWD, 1.5], [1, 0, FWD, 1.5], [2, 0, FWD, 1.3], [4, 0, LST, 0.8],
+            [0, 1, RET, 1.5], [1, 1, RET, 1.5], [2, 1, RET, 1.5],
+        ],
+        "reengage_dark_buyer": [
+            *[[s, 1, RET, 5.0] for s in range(N_STEPS)],
+            *[[s, 1, NDC, 0.7] for s in range(N_STEPS)],
+            *[[s, 0, DRK, 1.6] for s in range(N_STEPS)],
+        ],
+    }
+
+
+@dataclass(frozen=True)
+class SimParams:
+    """All inputs of one simulation run (seed, size, clock and model constants).
+
+    Example:
+        >>> p = SimParams(seed=1, n_deals=100)
+        >>> p.n_owners >= 5
+        True
+    """
+
+    seed: int = 0
+    n_deals: int = 1000
+    horizon_days: int = 30
+    export_time: str = "2025-01-01T00:00:00Z"
+    window_days: int = 730
+    deals_per_owner: int = 400
+    accounts_per_deal: float = 0.6
+    # latent structure
+    intent_on_skill: float = 0.45
+    intent_on_type: float = 0.3
+    speed_sigma: float = 0.75
+    perceived_intent_noise: float = 0.8
+    # daily transition base rates per step (engaged)
+    fwd_base: tuple[float, ...] = (0.075, 0.065, 0.060, 0.060, 0.0)
+    won_base: float = 0.05
+    reg_base: tuple[float, ...] = (0.0, 0.004, 0.007, 0.008, 0.008)
+    dark_base: tuple[float, ...] = (0.016, 0.013, 0.011, 0.010, 0.010)
+    lost_base: tuple[float, ...] = (0.0015, 0.002, 0.003, 0.004, 0.007)
+    nd_engaged_base: tuple[float, ...] = (0.002, 0.0015, 0.001, 0.001, 0.001)
+    # dark state
+    return_base: float = 0.035
+    nd_dark_base: float = 0.030
+    lost_dark_base: float = 0.002
+    # latent loadings of the transition log-rates
+    fwd_intent: float = 0.35
+    fwd_urgency: float = 0.35
+    fwd_champion: float = 0.3
+    dark_intent: float = -0.55
+    dark_urgency: float = -0.35
+    lost_budget: float = -0.45
+    nd_urgency: float = -0.5
+    nd_budget: float = -0.35
+    return_intent: float = 0.45
+    return_champion: float = 0.3
+    regress_champion: float = -0.3
+    # emissions (daily probabilities)
+    buyer_rate: float = 0.11
+    buyer_rate_dark: float = 0.004
+    seller_rate: float = 0.22
+    seller_rate_dark: float = 0.14
+    proposal_rate: float = 0.03
+    # historic policy
+    action_rate: float = 0.05
+    action_skill: float = 0.35
+    action_perceived_intent: float = 0.35
+    action_fit_skill: float = 1.5
+    effects: dict[str, list[list[float]]] = field(default_factory=_default_effects)
+    effect_modulation: dict[str, str] = field(
+        default_factory=lambda: {
+            "confirm_problem": "urgency",
+            "reach_economic_buyer": "champion",
+            "agree_evaluation_plan": "champion",
+            "confirm_decision_date": "urgency",
+            "run_evaluation": "intent",
+            "share_customer_stories": "budget",
+            "reengage_dark_buyer": "intent",
+        }
+    )
+    effect_modulation_strength: float = 0.5
+
+    @property
+    def export_epoch(self) -> int:
+        """Export time in seconds since the Unix epoch (UTC)."""
+        dt = datetime.fromisoformat(self.export_time.replace("Z", "+00:00"))
+        return int(dt.astimezone(UTC).timestamp())
+
+    @property
+    def export_day(self) -> int:
+        """Export time's day number since the epoch (days fully before it can be simulated)."""
+        return -(-self.export_epoch // 86400)
+
+    @property
+    def n_owners(self) -> int:
+        """Number of sales reps the deals are spread over."""
+        return max(5, self.n_deals // self.deals_per_owner)
+
+    @property
+    def n_accounts(self) -> int:
+        """Number of accounts deals are drawn from (collisions model repeat business)."""
+        return max(1, int(self.n_deals * self.accounts_per_deal))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the parameters as a JSON-serialisable dict.
+
+        Example:
+            >>> SimParams(seed=3).to_dict()["seed"]
+            3
+        """
+        d = dataclasses.asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SimParams:
+        """Rebuild parameters from :meth:`to_dict` output.
+
+        Example:
+            >>> p = SimParams(seed=2)
+            >>> SimParams.from_dict(p.to_dict()) == p
+            True
+        """
+        names = {f.name: f for f in dataclasses.fields(cls)}
+        kw: dict[str, Any] = {}
+        for k, v in d.items():
+            if k not in names:
+                continue
+            kw[k] = tuple(v) if isinstance(v, list) and k.endswith("_base") else v
+        return cls(**kw)
+
+    @classmethod
+    def load(cls, path: Path) -> SimParams:
+        """Load ``params.json`` (or the ``truth/`` directory holding it).
+
+        Example:
+            >>> # SimParams.load(Path("out/truth"))
+        """
+        path = Path(path)
+        if path.is_dir():
+            path = path / "params.json" if (path / "params.json").exists() else path / "truth" / "params.json"
+        return cls.from_dict(json.loads(path.read_text()))
