@@ -30,7 +30,6 @@ Example:
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from features.contract import TABLES_BY_NAME
@@ -202,15 +201,13 @@ def _decide_outcomes(deals: _Work, config: JourneyConfig) -> None:
     derived[fill_lost] = lost_outcome[fill_lost]
 
     says_open = (is_closed == False) | (is_closed.isna() & ~status.isin(["won", "lost"]))  # noqa: E712
-    closed_signals = (status.isin(["won", "lost"]) | outcome.notna() | ~blank(reason)
-                      | deals.df["closed_at"].notna())
-    conflict = says_open & closed_signals
-    what = np.where(status.isin(["won", "lost"]), "stage is closed",
-                    np.where(outcome.notna(), "outcome is set",
-                             np.where(~blank(reason), "loss reason is set", "close time is set")))
-    deals.reject(conflict, "outcome", "open_with_outcome",
-                 detail=pd.Series("deal is open but " + pd.Series(what, index=idx), index=idx),
-                 values=pd.Series(np.where(status.notna(), crm, reason), index=idx))
+    signals = (("crm_stage", status.isin(["won", "lost"]), "its stage is closed"),
+               ("outcome", outcome.notna(), "it has an outcome"),
+               ("close_reason", ~blank(reason), "it has a loss reason"),
+               ("closed_at", deals.df["closed_at"].notna(), "it has a close time"))
+    for column, signal, what in signals:
+        deals.reject(says_open & signal, column, "open_with_outcome",
+                     detail=f"deal is open but {what}")
     idx = deals.df.index
     says_open, derived = says_open[idx], derived[idx]
     deals.reject(~says_open & derived.isna(), "crm_stage", "closed_without_outcome",
@@ -251,7 +248,7 @@ def _check_children(work: _Work, time_col: str, known: pd.Series, rejected: pd.S
                     export_time: pd.Timestamp) -> None:
     ids = work.text("deal_id")
     unknown = ~ids.isin(known.index)
-    detail = ids.map(rejected).fillna("no deal with this id")
+    detail = _lookup(ids, rejected, "str").fillna("no deal with this id")
     work.reject(unknown, "deal_id", "unknown_deal", detail=detail)
     created = _lookup(work.df["deal_id"], known, known.dtype)
     work.reject(work.df[time_col] < created, time_col, "before_deal_created",

@@ -1,0 +1,79 @@
+"""Terminal output for the CLI: progress bars, the ingest accounting and outcome mixes.
+
+Example:
+    >>> from rich.console import Console
+    >>> console = Console(width=80, record=True)
+    >>> print_outcome_mix(console, {"won": 0.25, "lost": 0.3, "no_decision": 0.45, "open": 10})
+    >>> "no_decision" in console.export_text()
+    True
+
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from features.ingest import IngestResult
+
+
+def progress_bar(console: Console) -> Progress:
+    """A progress bar with count, elapsed and remaining time (use as a context manager)."""
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False)
+
+
+def print_outcome_mix(console: Console, mix: dict[str, float], title: str = "Outcomes") -> None:
+    """Print closed-deal outcome fractions (and the open count under key ``open``)."""
+    table = Table(title=title)
+    table.add_column("outcome")
+    table.add_column("share of closed", justify="right")
+    for outcome in ("no_decision", "won", "lost"):
+        table.add_row(outcome, f"{100 * float(mix.get(outcome, 0.0)):.1f}%")
+    if "open" in mix:
+        table.add_row("open deals", f"{int(mix['open']):,}")
+    console.print(table)
+
+
+def print_ingest_report(console: Console, result: IngestResult, paths: dict[str, Path]) -> None:
+    """Print rows read/accepted/rejected per file, rejections by reason, and output paths."""
+    from features.ingest import REASONS
+
+    files = Table(title=f"Ingest (export time {result.export_time.isoformat()})")
+    for col, justify in (("table", "left"), ("file", "left"), ("read", "right"),
+                         ("accepted", "right"), ("rejected", "right")):
+        files.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for rec in result.file_counts.to_dict("records"):
+        files.add_row(rec["table"], rec["file"], f"{rec['read']:,}", f"{rec['accepted']:,}",
+                      f"{rec['rejected']:,}")
+    fc = result.file_counts
+    files.add_row("[bold]total", "", f"[bold]{fc['read'].sum():,}",
+                  f"[bold]{fc['accepted'].sum():,}", f"[bold]{fc['rejected'].sum():,}")
+    console.print(files)
+    reasons = result.reason_counts()
+    if len(reasons):
+        by_reason = Table(title="Rejected rows by reason")
+        by_reason.add_column("reason")
+        by_reason.add_column("rows", justify="right")
+        by_reason.add_column("meaning")
+        for reason, n in reasons.items():
+            by_reason.add_row(str(reason), f"{n:,}", REASONS[str(reason)])
+        console.print(by_reason)
+    else:
+        console.print("[green]no rows rejected[/]")
+    if not result.balanced:  # pragma: no cover - an accounting bug, never expected
+        console.print("[bold red]accounting error: read != accepted + rejected[/]")
+    console.print(f"wrote canonical tables to [bold]{paths['report'].parent}[/], "
+                  f"rejections to [bold]{paths['rejections']}[/]")
