@@ -167,11 +167,17 @@ ACTIVITIES = TableSpec(
     name="activities",
     key=("activity_id",),
     time_index="occurred_at",
-    meaning="Emails, calls, meetings, demos, proposals ... with who started them.",
+    meaning="Emails, calls, meetings, demos, proposals ... with who started them.  A row is "
+            "known from max(occurred_at, recorded_at); one recorded before it occurs is a "
+            "booked next step from recorded_at on.",
     columns=(
         _c("activity_id", "str", True, "Unique id of the activity."),
         _c("deal_id", "str", True, "The deal."),
-        _c("occurred_at", "datetime", True, "When it happened (UTC)."),
+        _c("occurred_at", "datetime", True,
+           "When it happened or is booked to happen (UTC); later than recorded_at for a "
+           "booked future meeting."),
+        _c("recorded_at", "datetime", False,
+           "When it was logged or booked in the CRM (UTC); empty = at occurred_at."),
         _c("type", "str", True, "email / call / meeting / demo / proposal / task / other."),
         _c("direction", "str", True, "buyer (buyer-initiated) or seller.", allowed=DIRECTIONS),
         _c("contact_id", "str", False, "The buyer-side contact involved."),

@@ -83,6 +83,7 @@ def read_salesforce(directory: Path, config: JourneyConfig) -> dict[str, RawTabl
             "activities",
             pd.concat([a.frame for a in acts], ignore_index=True),
             {"occurred_at": "CompletedDateTime (Task) / ActivityDateTime (Event)",
+             "recorded_at": "CreatedDate",
              "activity_id": "Id", "deal_id": "WhatId", "type": "TaskSubtype (Task) / Type (Event)"},
         )
     if "OpportunityContactRole" in frames:
@@ -136,6 +137,7 @@ def _activities(frame: pd.DataFrame, kind: pd.Series, when: pd.Series,
     classified = classify_activities(kind, text("Subject"), call_dir, config)
     out = pd.DataFrame({
         "activity_id": text("Id"), "deal_id": text("WhatId"), "occurred_at": when,
+        "recorded_at": text("CreatedDate"),
         "type": classified["type"].fillna(""), "type_raw": kind,
         "direction": classified["direction"], "action": classified["action"],
         "contact_id": text("WhoId"), "subject": text("Subject"),

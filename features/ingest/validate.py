@@ -124,7 +124,8 @@ def validate_tables(
 
     _check_children(stages, "entered_at", known, rejected_deals, export_time)
     activities = _validate_activities(_Work(raw["activities"], log), tz)
-    _check_children(activities, "occurred_at", known, rejected_deals, export_time)
+    _check_children(activities, "occurred_at", known, rejected_deals, export_time,
+                    recorded_col="recorded_at")
     contacts = _Work(raw["contacts"], log)
     contacts.require(["deal_id", "contact_id", "role"])
     contacts.timestamp("added_at", tz)
@@ -200,7 +201,8 @@ def _decide_outcomes(deals: _Work, config: JourneyConfig) -> None:
     fill_lost = derived.isna() & (status == "lost")
     derived[fill_lost] = lost_outcome[fill_lost]
 
-    says_open = (is_closed == False) | (is_closed.isna() & ~status.isin(["won", "lost"]))  # noqa: E712
+    says_open = ((is_closed == False) | (is_closed.isna() & ~status.isin(["won", "lost"])))  # noqa: E712
+    says_open = says_open.fillna(False).astype(bool)  # no is_closed flag + closed stage: closed
     signals = (("crm_stage", status.isin(["won", "lost"]), "its stage is closed"),
                ("outcome", outcome.notna(), "it has an outcome"),
                ("close_reason", ~blank(reason), "it has a loss reason"),
@@ -245,7 +247,12 @@ def _rejected_deal_details(raw_deals: RawTable, log: RejectionLog) -> pd.Series:
 
 
 def _check_children(work: _Work, time_col: str, known: pd.Series, rejected: pd.Series,
-                    export_time: pd.Timestamp) -> None:
+                    export_time: pd.Timestamp, recorded_col: str | None = None) -> None:
+    """Deal exists, event not before the deal's creation, not after the export time.
+
+    With ``recorded_col`` (activities), a row recorded by the export time may occur later: a
+    booked future meeting is known, so only its recording time is checked against the export.
+    """
     ids = work.text("deal_id")
     unknown = ~ids.isin(known.index)
     detail = _lookup(ids, rejected, "str").fillna("no deal with this id")
@@ -253,12 +260,20 @@ def _check_children(work: _Work, time_col: str, known: pd.Series, rejected: pd.S
     created = _lookup(work.df["deal_id"], known, known.dtype)
     work.reject(work.df[time_col] < created, time_col, "before_deal_created",
                 detail="deal created at " + created.astype("str"))
-    work.not_after(time_col, export_time)
+    if recorded_col is None:
+        work.not_after(time_col, export_time)
+        return
+    recorded = work.df[recorded_col]
+    work.not_after(recorded_col, export_time)
+    late = recorded.reindex(work.df.index).isna() & (work.df[time_col] > export_time)
+    work.reject(late, time_col, "after_export_time",
+                detail=f"later than the export time {export_time.isoformat()}")
 
 
 def _validate_activities(acts: _Work, tz: str | None) -> _Work:
     acts.require(["activity_id", "deal_id"])
     acts.timestamp("occurred_at", tz)
+    acts.timestamp("recorded_at", tz, required=False)
     acts.unique("activity_id")
     acts.reject(blank(acts.text("type")), "type", "unknown_type",
                 detail="activity type is not in the journey config's activity `types` map",

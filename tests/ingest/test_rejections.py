@@ -54,11 +54,18 @@ def corrupted(fixtures: Path, tmp_path: Path) -> Path:
             "CompletedDateTime": "2024-03-03T00:00:00Z", "CreatedDate": "2024-03-03T00:00:00Z"}
     task = _add(task, Id="00TX1", **base | {"WhatId": "006ZZZ"})               # 6 unknown_deal
     task = _add(task, Id="00TX2", **base | {"CompletedDateTime": "2024-02-01T00:00:00Z"})  # 7
-    task = _add(task, Id="00TX3", **base | {"CompletedDateTime": "2024-06-02T00:00:00Z"})  # 8
+    task = _add(task, Id="00TX3", **base | {"CompletedDateTime": "2024-06-02T00:00:00Z",
+                                            "CreatedDate": "2024-06-02T00:00:00Z"})  # 8
     task = _add(task, Id="00TA1", **base)                                      # 9 duplicate_id
     task = _add(task, Id="00TX4", **base | {"TaskSubtype": "Fax"})             # 10 unknown_type
     task = _add(task, Id="00TX5", **base | {"WhatId": "006E"})                 # 11 deal rejected
     _save(task, d, "Task")
+
+    event = _load(d, "Event")                                                  # rows 1-2 good
+    event = _add(event, Id="00UX1", WhatId="006A", Subject="Meeting: next steps",
+                 Type="Meeting", ActivityDateTime="2024-06-10T10:00:00Z",
+                 CreatedDate="2024-05-30T10:00:00Z")           # 3 booked future meeting: kept
+    _save(event, d, "Event")
 
     hist = _load(d, "OpportunityHistory")                                      # rows 1-8 good
     hist = _add(hist, Id="008X1", OpportunityId="006A", StageName="Discovery",
@@ -113,7 +120,9 @@ def test_good_rows_go_on_and_counts_add_up(corrupted: Path):
     fc = result.file_counts
     assert int(fc["read"].sum()) == int(fc["accepted"].sum()) + len(result.rejections)
     assert result.histories.row_counts() == {
-        "deals": 4, "stage_history": 8, "activities": 7, "contacts": 3, "field_history": 2}
+        "deals": 4, "stage_history": 8, "activities": 8, "contacts": 3, "field_history": 2}
+    booked = result.histories.activities.set_index("activity_id").loc["00UX1"]
+    assert booked["occurred_at"] > result.export_time >= booked["recorded_at"]
 
 
 def test_rejection_messages_name_the_source_field(corrupted: Path):
@@ -126,6 +135,7 @@ def test_rejection_messages_name_the_source_field(corrupted: Path):
     assert rej.loc[("Task.csv", 11), "detail"] == (
         "deal rejected at Opportunity.csv row 5 (bad_timestamp)")
     assert rej.loc[("Task.csv", 6), "detail"] == "no deal with this id"
+    assert rej.loc[("Task.csv", 8), "column"] == "CreatedDate"
     assert rej.loc[("OpportunityFieldHistory.csv", 3), "value"] == "StageName"
 
 
