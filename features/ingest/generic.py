@@ -46,6 +46,7 @@ Example:
     ... except SourceError as exc:
     ...     print(str(exc).replace(str(folder), "<folder>"))  # doctest: +ELLIPSIS
     <folder>/map.yaml: unknown table 'opportunities' (tables: deals, stage_history, ...)
+    >>> import shutil; shutil.rmtree(folder)
 
 """
 
@@ -188,7 +189,7 @@ def _activities(frame: pd.DataFrame, columns: dict[str, str], config: JourneyCon
     out["type_raw"] = kind
     for column in ("type", "direction", "action"):
         given = text(column)
-        out[column] = given.where(~blank(given), classified[column].fillna(""))
+        out[column] = given.where(~blank(given), classified[column])
     labels = dict(columns)
     labels.setdefault("type", columns.get("type_raw", "type"))
     return RawTable("activities", out, labels)

@@ -191,14 +191,16 @@ def _engagements(engagements: pd.DataFrame, config: JourneyConfig) -> RawTable:
     ids = ids.where(links["_links"] <= 1, ids + "#" + links["deal_id"])
     out = pd.DataFrame({
         "activity_id": ids, "deal_id": links["deal_id"], "occurred_at": text("Timestamp"),
-        "recorded_at": text("Create Date"), "type": classified["type"].fillna(""), "type_raw": kind,
+        "recorded_at": text("Create Date"),
+        "type": classified["type"].fillna(""), "type_raw": kind,
         "direction": classified["direction"], "action": classified["action"],
         "contact_id": text("Associated Contact IDs").map(lambda v: next(iter(_ids(v)), "")),
         "subject": subject, "_file": links["_file"], "_row": links["_row"],
     }, index=links.index)
     return RawTable("activities", out, {
         "activity_id": "Engagement ID", "deal_id": "Associated Deal IDs",
-        "occurred_at": "Timestamp", "recorded_at": "Create Date", "type": "Engagement type", "direction": "Call direction",
+        "occurred_at": "Timestamp", "recorded_at": "Create Date", "type": "Engagement type",
+        "direction": "Call direction",
         "contact_id": "Associated Contact IDs", "subject": "Subject"})
 
 

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from features.contract import TABLES_BY_NAME
+from features.contract import DIRECTIONS, TABLES_BY_NAME, TRACKED_FIELDS
 from features.histories import DealHistories
 from features.ingest.parsing import blank, parse_amounts, parse_bools, parse_timestamps
 from features.ingest.raw import RAW_COLUMNS, RawTable
@@ -201,8 +201,10 @@ def _decide_outcomes(deals: _Work, config: JourneyConfig) -> None:
     fill_lost = derived.isna() & (status == "lost")
     derived[fill_lost] = lost_outcome[fill_lost]
 
-    says_open = ((is_closed == False) | (is_closed.isna() & ~status.isin(["won", "lost"])))  # noqa: E712
-    says_open = says_open.fillna(False).astype(bool)  # no is_closed flag + closed stage: closed
+    # Without an explicit is_closed flag, a closed stage, an outcome or a close time means closed.
+    implicit_open = (is_closed.isna() & ~status.isin(["won", "lost"]) & outcome.isna()
+                     & deals.df["closed_at"].isna())
+    says_open = ((is_closed == False) | implicit_open).fillna(False).astype(bool)  # noqa: E712
     signals = (("crm_stage", status.isin(["won", "lost"]), "its stage is closed"),
                ("outcome", outcome.notna(), "it has an outcome"),
                ("close_reason", ~blank(reason), "it has a loss reason"),
@@ -275,6 +277,8 @@ def _validate_activities(acts: _Work, tz: str | None) -> _Work:
     acts.timestamp("occurred_at", tz)
     acts.timestamp("recorded_at", tz, required=False)
     acts.unique("activity_id")
+    acts.reject(~acts.text("direction").isin(DIRECTIONS), "direction", "bad_value",
+                detail=f"direction must be one of {', '.join(DIRECTIONS)}")
     acts.reject(blank(acts.text("type")), "type", "unknown_type",
                 detail="activity type is not in the journey config's activity `types` map",
                 values=acts.text("type_raw"))
@@ -285,9 +289,10 @@ def _validate_field_history(changes: _Work, tz: str | None) -> _Work:
     changes.require(["change_id", "deal_id"])
     changes.timestamp("changed_at", tz)
     changes.unique("change_id")
-    changes.reject(blank(changes.text("field")), "field", "untracked_field",
-                   detail="only close date and amount changes are tracked",
-                   values=changes.text("field_raw"))
+    field = changes.text("field")
+    shown = changes.text("field_raw").where(~blank(changes.text("field_raw")), field)
+    changes.reject(~field.isin(TRACKED_FIELDS), "field", "untracked_field",
+                   detail="only close date and amount changes are tracked", values=shown)
     is_date = changes.text("field") == "close_date"
     for side in ("old", "new"):
         text = changes.text(f"{side}_value")
@@ -311,7 +316,8 @@ def _lookup(keys: pd.Series, table: pd.Series, dtype: object) -> pd.Series:
         return pd.Series(pd.NaT if "datetime" in str(dtype) else pd.NA, index=keys.index,
                          dtype=dtype)
     values = table.reindex(keys.to_numpy())
-    return pd.Series(values.to_numpy(), index=keys.index).astype(dtype)
+    # .array keeps the time zone (to_numpy() of an all-NaT tz-aware column loses it)
+    return pd.Series(values.array, index=keys.index).astype(dtype)
 
 
 def _ordered(frame: pd.DataFrame, table: str) -> pd.DataFrame:

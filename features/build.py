@@ -1,0 +1,114 @@
+"""The one feature function: (canonical deal histories, as-of spec) -> one row per (deal, as_of).
+
+It serves training snapshots and live scoring alike; the caller says what "now" is.
+
+As-of spec:
+- a single timestamp: one row for every deal **open** at that time (created at or before it and
+  not closed at or before it);
+- a table with ``deal_id`` and ``as_of`` columns (plus any others, e.g. labels, passed through
+  unchanged): one row per pair whose deal exists and was created at or before its ``as_of``.
+
+Rows come back ordered by ``deal_id`` then ``as_of``; columns are ``deal_id``, ``as_of``, the
+passed-through columns, then :data:`features.schema.FEATURES` in schema order.
+
+Example:
+    >>> import pandas as pd
+    >>> from features.histories import DealHistories
+    >>> rows = build_features(DealHistories.empty(), pd.Timestamp("2024-01-01", tz="UTC"))
+    >>> list(rows.columns[:3]), len(rows)
+    (['deal_id', 'as_of', 'current_step'], 0)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from features.encode import STEPS, EncodedHistories, encode, to_ms
+from features.histories import DealHistories
+from features.peers import PeerStats
+from features.schema import CONTEXT_CATEGORIES, FEATURES
+from features.signals import (
+    commitment_signals,
+    context_signals,
+    engagement_signals,
+    stage_signals,
+)
+from features.timeline import NEVER_MS
+
+AsOfSpec = pd.Timestamp | pd.DataFrame
+STEP_CATEGORIES: list[str] = [*STEPS, "lost", "unknown"]
+BLOCK_ROWS = 250_000
+
+
+def build_features(histories: DealHistories, as_of: AsOfSpec, *, peers: PeerStats | None = None,
+                   encoded: EncodedHistories | None = None) -> pd.DataFrame:
+    """Point-in-time feature rows for ``histories`` at ``as_of`` (see the module docstring).
+
+    ``peers`` defaults to peer references built from ``histories`` itself; live scoring passes
+    the ones built from the training histories.  ``encoded`` lets a caller reuse an encoding.
+    """
+    enc = encoded if encoded is not None else encode(histories)
+    peers = peers if peers is not None else PeerStats.from_histories(histories)
+    deal, as_of_ms, passthrough = _resolve(enc, as_of)
+    return features_for(enc, peers, deal, as_of_ms, passthrough)
+
+
+def features_for(enc: EncodedHistories, peers: PeerStats, deal: np.ndarray,
+                 as_of_ms: np.ndarray, passthrough: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Feature rows for explicit query rows (deal positions in ``enc``, as_of in ms)."""
+    order = np.lexsort((as_of_ms, enc.deal_ids[deal].astype(str))) if len(deal) else deal
+    deal, as_of_ms = deal[order], as_of_ms[order]
+    numeric = [f.name for f in FEATURES if f.dtype != "category"]
+    values = np.empty((len(deal), len(numeric)), dtype=np.float32)
+    steps = np.empty(len(deal), dtype=np.int64)
+    for lo in range(0, len(deal), BLOCK_ROWS):
+        block = slice(lo, lo + BLOCK_ROWS)
+        signals, steps[block] = _signals(enc, peers, deal[block], as_of_ms[block])
+        for j, name in enumerate(numeric):
+            values[block, j] = signals[name]
+    out = {"deal_id": pd.Series(enc.deal_ids[deal], dtype="str"),
+           "as_of": pd.Series(pd.to_datetime(as_of_ms, unit="ms", utc=True),
+                              dtype="datetime64[ms, UTC]")}
+    if passthrough is not None:
+        for col in passthrough.columns:
+            out[col] = passthrough[col].iloc[order].reset_index(drop=True)
+    columns = dict(zip(numeric, values.T, strict=True))
+    step_names = np.asarray(STEP_CATEGORIES, dtype=object)[np.where(steps >= 0, steps,
+                                                                    np.where(steps == -1, -2, -1))]
+    columns["current_step"] = pd.Categorical(step_names, categories=STEP_CATEGORIES)
+    for c in CONTEXT_CATEGORIES:
+        columns[c] = pd.Categorical(enc.context[c][deal])
+    for f in FEATURES:
+        out[f.name] = columns[f.name]
+    return pd.DataFrame(out)
+
+
+def _signals(enc: EncodedHistories, peers: PeerStats, deal: np.ndarray, as_of: np.ndarray
+             ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    stage, step = stage_signals(enc, deal, as_of, peers)
+    commitment, amount = commitment_signals(enc, deal, as_of)
+    return {**stage, **engagement_signals(enc, deal, as_of), **commitment,
+            **context_signals(enc, deal, as_of, peers, amount)}, step
+
+
+def _resolve(enc: EncodedHistories, as_of: AsOfSpec
+             ) -> tuple[np.ndarray, np.ndarray, pd.DataFrame | None]:
+    if isinstance(as_of, pd.DataFrame):
+        missing = {"deal_id", "as_of"} - set(as_of.columns)
+        if missing:
+            raise ValueError(f"as-of table lacks column(s) {sorted(missing)}")
+        if as_of["as_of"].dt.tz is None:
+            raise ValueError("as-of table's `as_of` must be timezone-aware (UTC)")
+        pos = pd.Index(enc.deal_ids.astype(str)).get_indexer(as_of["deal_id"].astype("str"))
+        t = to_ms(as_of["as_of"])
+        keep = (pos >= 0) & (t < NEVER_MS)
+        keep[keep] = enc.created_ms[pos[keep]] <= t[keep]
+        rest = as_of.drop(columns=["deal_id", "as_of"])[keep].reset_index(drop=True)
+        return pos[keep].astype(np.int64), t[keep], rest
+    stamp = pd.Timestamp(as_of)
+    if stamp.tzinfo is None:
+        raise ValueError("as_of must be timezone-aware (UTC)")
+    t = int(stamp.tz_convert("UTC").value // 1_000_000)
+    deal = np.flatnonzero((enc.created_ms <= t) & (enc.closed_ms > t))
+    return deal.astype(np.int64), np.full(len(deal), t, dtype=np.int64), None
