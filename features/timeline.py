@@ -96,16 +96,6 @@ class Timeline:
         """Number of each deal's events known at ``as_of``."""
         return self.upto(deal, as_of_ms) - self.start(deal)
 
-    def last(self, column: str | None, deal: np.ndarray, as_of_ms: np.ndarray,
-             fill: float = np.nan) -> np.ndarray:
-        """Value of ``column`` (time if None) at each deal's last known event; ``fill`` if none."""
-        pos = self.upto(deal, as_of_ms)
-        has = pos > self.start(deal)
-        values = self.t_ms if column is None else self.columns[column]
-        out = np.full(len(pos), fill, dtype=np.float64)
-        out[has] = values[pos[has] - 1]
-        return out
-
     def prefix(self, values: np.ndarray) -> np.ndarray:
         """Prefix sums with a leading 0, so ``p[upto] - p[start]`` sums a deal's known events."""
         out = np.zeros(len(values) + 1, dtype=np.float64)

@@ -4,8 +4,8 @@ import math
 
 import pandas as pd
 import pytest
-
 from builders import T, act, amount_change, close_change, contact, deal, histories, stage
+
 from features.build import build_features
 
 AS_OF = T("2024-02-15 12:00")

@@ -4,14 +4,14 @@ import math
 
 import numpy as np
 import pandas as pd
+from builders import histories
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from naive import naive_row
 
-from builders import histories
 from features.build import build_features
 from features.encode import STEPS
 from features.schema import FEATURES
-from naive import naive_row
 
 BASE = pd.Timestamp("2024-01-01", tz="UTC")
 HOUR = pd.Timedelta(hours=6)  # coarse grid so events collide with each other and with as_of
@@ -53,7 +53,7 @@ def random_histories(draw):
                                                        "proposal", "task"])),
                          "direction": draw(st.sampled_from(["buyer", "seller"])),
                          "contact_id": draw(st.sampled_from(["c1", "c2", "c3", None]))})
-        for j in range(draw(st.integers(0, 3))):
+        for _ in range(draw(st.integers(0, 3))):
             contacts.append({"deal_id": did, "contact_id": f"c{draw(st.integers(1, 3))}",
                              "role": draw(st.sampled_from(["champion", "economic_buyer",
                                                            "legal", "user"])),
