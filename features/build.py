@@ -64,7 +64,7 @@ def features_for(enc: EncodedHistories, peers: PeerStats, deal: np.ndarray,
     steps = np.empty(len(deal), dtype=np.int64)
     for lo in range(0, len(deal), BLOCK_ROWS):
         block = slice(lo, lo + BLOCK_ROWS)
-        signals, steps[block] = _signals(enc, peers, deal[block], as_of_ms[block])
+        signals, steps[block] = compute_signals(enc, peers, deal[block], as_of_ms[block])
         for j, name in enumerate(numeric):
             values[block, j] = signals[name]
     out = {"deal_id": pd.Series(enc.deal_ids[deal], dtype="str"),
@@ -84,8 +84,9 @@ def features_for(enc: EncodedHistories, peers: PeerStats, deal: np.ndarray,
     return pd.DataFrame(out)
 
 
-def _signals(enc: EncodedHistories, peers: PeerStats, deal: np.ndarray, as_of: np.ndarray
-             ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+def compute_signals(enc: EncodedHistories, peers: PeerStats, deal: np.ndarray,
+                    as_of: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Every numeric signal for query rows, plus the current step code (shared with live)."""
     stage, step = stage_signals(enc, deal, as_of, peers)
     commitment, amount = commitment_signals(enc, deal, as_of)
     return {**stage, **engagement_signals(enc, deal, as_of), **commitment,

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from features.histories import DealHistories
-from features.schema import ACTIVITY_TYPES, ROLES
+from features.schema import ACTIVITY_TYPES, CONTEXT_CATEGORIES, ROLES
 from features.timeline import MS_PER_DAY, NEVER_MS, Clock, Timeline
 
 #: Buyer steps in journey order; a closed-lost stage is step -1 and "customer" the last one.
@@ -32,8 +32,48 @@ ALL_ROLES: tuple[str, ...] = (*ROLES, "user", "executive_sponsor", "influencer",
 
 
 @dataclass
+class HistoryArrays:
+    """Canonical histories as flat numpy arrays; deal references are positions in ``deal_ids``.
+
+    Times are int64 ms (:data:`NEVER_MS` when missing), codes index :data:`STEPS`,
+    :data:`~features.schema.ACTIVITY_TYPES` and :data:`ALL_ROLES` (-1 when unmapped; stage code
+    -1 is closed-lost), contact codes are any integers identifying a contact (-1 = none).
+    """
+
+    deal_ids: np.ndarray
+    created_ms: np.ndarray
+    closed_ms: np.ndarray
+    owner: np.ndarray
+    account: np.ndarray
+    amount_latest: np.ndarray
+    close_date_latest_ms: np.ndarray
+    context: dict[str, np.ndarray]
+    stage_deal: np.ndarray
+    stage_ms: np.ndarray
+    stage_code: np.ndarray
+    act_deal: np.ndarray
+    act_occurred_ms: np.ndarray
+    act_recorded_ms: np.ndarray
+    act_type: np.ndarray
+    act_buyer: np.ndarray
+    act_contact: np.ndarray
+    member_deal: np.ndarray
+    member_contact: np.ndarray
+    member_role: np.ndarray
+    member_ms: np.ndarray
+    change_deal: np.ndarray
+    change_ms: np.ndarray
+    change_is_close: np.ndarray
+    change_is_amount: np.ndarray
+    old_close_ms: np.ndarray
+    new_close_ms: np.ndarray
+    old_amount: np.ndarray
+    new_amount: np.ndarray
+
+
+@dataclass
 class EncodedHistories:
-    """Numpy view of canonical histories for one set of deals."""
+    """Timelines over one set of deals, ready for point-in-time reads."""
 
     deal_ids: np.ndarray
     created_ms: np.ndarray
@@ -67,40 +107,95 @@ def to_ms(series: pd.Series) -> np.ndarray:
     return ms
 
 
-def encode(h: DealHistories, steps: tuple[str, ...] = STEPS) -> EncodedHistories:
-    """Encode ``h`` (canonical, validated tables) for :func:`features.build.build_features`."""
+def encode(h: DealHistories) -> EncodedHistories:
+    """Encode canonical, validated tables for :func:`features.build.build_features`."""
+    return encode_arrays(arrays_from_tables(h))
+
+
+def arrays_from_tables(h: DealHistories) -> HistoryArrays:
+    """Flatten canonical tables into :class:`HistoryArrays` (vectorised)."""
     deals = h.deals
     index = pd.Index(deals["deal_id"].astype("str"))
-    created = to_ms(deals["created_at"])
-    closed = to_ms(deals["closed_at"])
-    times = [created[created < NEVER_MS], closed[closed < NEVER_MS]]
-    for frame, col in ((h.stage_history, "entered_at"), (h.activities, "occurred_at"),
-                       (h.activities, "recorded_at"), (h.contacts, "added_at"),
-                       (h.field_history, "changed_at")):
-        t = to_ms(frame[col])
-        times.append(t[t < NEVER_MS])
-    all_t = np.concatenate(times) if times else np.zeros(0, dtype=np.int64)
-    lo, hi = (int(all_t.min()), int(all_t.max())) if len(all_t) else (0, MS_PER_DAY)
-    clock = Clock.covering(lo, hi + 400 * MS_PER_DAY, len(index))
 
     def pos(frame: pd.DataFrame) -> np.ndarray:
-        return index.get_indexer(frame["deal_id"].astype("str"))
+        return index.get_indexer(frame["deal_id"].astype("str")).astype(np.int64)
 
-    return EncodedHistories(
+    def codes(series: pd.Series, vocab: tuple[str, ...]) -> np.ndarray:
+        mapping = {v: i for i, v in enumerate(vocab)}
+        return series.astype("str").map(mapping).to_numpy(dtype=np.float64, na_value=-1
+                                                          ).astype(np.int64)
+
+    stages, acts, members, changes = h.stage_history, h.activities, h.contacts, h.field_history
+    status = stages["status"].astype("str").to_numpy(dtype=object)
+    stage_code = np.where(status == "won", len(STEPS) - 1,
+                          np.where(status == "lost", -1, codes(stages["step"], STEPS)))
+    contact_codes, _ = pd.factorize(
+        pd.concat([acts["contact_id"], members["contact_id"]]).astype("str"))
+    act_contact = contact_codes[: len(acts)].astype(np.int64)
+    field = changes["field"].astype("str")
+    return HistoryArrays(
         deal_ids=index.to_numpy(dtype=object),
-        created_ms=created,
-        closed_ms=closed,
+        created_ms=to_ms(deals["created_at"]),
+        closed_ms=to_ms(deals["closed_at"]),
         owner=deals["owner_id"].astype("str").to_numpy(dtype=object),
         account=deals["account_id"].astype("str").to_numpy(dtype=object),
         amount_latest=deals["amount"].to_numpy(dtype=np.float64, na_value=np.nan),
         close_date_latest_ms=_ms_or_nan(deals["expected_close_date"]),
-        context={c: deals[c].astype("str").to_numpy(dtype=object)
-                 for c in ("segment", "region", "industry", "deal_type", "lead_source")},
-        clock=clock,
-        stints=_stints(clock, h.stage_history, pos(h.stage_history), steps),
-        **_activity_timelines(clock, h.activities, pos(h.activities)),
-        **_committee_timelines(clock, h.contacts, pos(h.contacts), len(index)),
-        **_change_timelines(clock, h.field_history, pos(h.field_history)),
+        context={c: deals[c].astype("str").to_numpy(dtype=object) for c in CONTEXT_CATEGORIES},
+        stage_deal=pos(stages), stage_ms=to_ms(stages["entered_at"]),
+        stage_code=stage_code.astype(np.int64),
+        act_deal=pos(acts), act_occurred_ms=to_ms(acts["occurred_at"]),
+        act_recorded_ms=to_ms(acts["recorded_at"]), act_type=codes(acts["type"], ACTIVITY_TYPES),
+        act_buyer=(acts["direction"].astype("str") == "buyer").to_numpy(dtype=bool),
+        act_contact=act_contact,
+        member_deal=pos(members),
+        member_contact=contact_codes[len(acts):].astype(np.int64),
+        member_role=codes(members["role"], ALL_ROLES), member_ms=to_ms(members["added_at"]),
+        change_deal=pos(changes), change_ms=to_ms(changes["changed_at"]),
+        change_is_close=(field == "close_date").to_numpy(dtype=bool),
+        change_is_amount=(field == "amount").to_numpy(dtype=bool),
+        old_close_ms=_ms_or_nan(changes["old_close_date"]),
+        new_close_ms=_ms_or_nan(changes["new_close_date"]),
+        old_amount=changes["old_amount"].to_numpy(dtype=np.float64, na_value=np.nan),
+        new_amount=changes["new_amount"].to_numpy(dtype=np.float64, na_value=np.nan),
+    )
+
+
+def encode_arrays(a: HistoryArrays) -> EncodedHistories:
+    """Build the timelines (the one encoding used by training and live scoring alike)."""
+    times = np.concatenate([a.created_ms, a.closed_ms, a.stage_ms, a.act_occurred_ms,
+                            a.act_recorded_ms, a.member_ms, a.change_ms])
+    times = times[times < NEVER_MS]
+    lo, hi = (int(times.min()), int(times.max())) if len(times) else (0, MS_PER_DAY)
+    clock = Clock.covering(lo, hi + 400 * MS_PER_DAY, len(a.deal_ids))
+    recorded = np.where(a.act_recorded_ms >= NEVER_MS, a.act_occurred_ms, a.act_recorded_ms)
+    known = np.maximum(a.act_occurred_ms, recorded)
+    with_contact = a.act_contact >= 0
+    e_deal, e_ms = _first_per_pair(a.act_deal[with_contact], a.act_contact[with_contact],
+                                   known[with_contact])
+    m_deal, m_ms = _first_per_pair(a.member_deal, a.member_contact, a.member_ms)
+    role_first = np.full((len(a.deal_ids), len(ALL_ROLES)), NEVER_MS, dtype=np.int64)
+    mapped = a.member_role >= 0
+    np.minimum.at(role_first, (a.member_deal[mapped], a.member_role[mapped]),
+                  a.member_ms[mapped])
+    close, amount = a.change_is_close, a.change_is_amount
+    slip_days = np.nan_to_num((a.new_close_ms - a.old_close_ms) / MS_PER_DAY, nan=0.0)
+    return EncodedHistories(
+        deal_ids=a.deal_ids, created_ms=a.created_ms, closed_ms=a.closed_ms, owner=a.owner,
+        account=a.account, amount_latest=a.amount_latest,
+        close_date_latest_ms=a.close_date_latest_ms, context=a.context, clock=clock,
+        stints=_stints(clock, a.stage_deal, a.stage_ms, a.stage_code),
+        activities=Timeline.build(clock, a.act_deal, known, type=a.act_type, buyer=a.act_buyer),
+        bookings=Timeline.build(clock, a.act_deal, recorded),
+        first_engaged=Timeline.build(clock, e_deal, e_ms),
+        committee=Timeline.build(clock, m_deal, m_ms),
+        role_first_ms=role_first,
+        close_changes=Timeline.build(
+            clock, a.change_deal[close], a.change_ms[close], old=a.old_close_ms[close],
+            new=a.new_close_ms[close], push=(slip_days[close] > 0).astype(np.float64),
+            slip=np.maximum(slip_days[close], 0.0)),
+        amount_changes=Timeline.build(clock, a.change_deal[amount], a.change_ms[amount],
+                                      old=a.old_amount[amount], new=a.new_amount[amount]),
     )
 
 
@@ -110,13 +205,19 @@ def _ms_or_nan(series: pd.Series) -> np.ndarray:
     return ms
 
 
-def _stints(clock: Clock, stages: pd.DataFrame, deal: np.ndarray,
-            steps: tuple[str, ...]) -> Timeline:
-    step_code = {s: i for i, s in enumerate(steps)}
-    status = stages["status"].astype("str").to_numpy(dtype=object)
-    step = stages["step"].astype("str").map(step_code).to_numpy(dtype=np.float64, na_value=-1)
-    step = np.where(status == "won", len(steps) - 1, np.where(status == "lost", -1, step))
-    tl = Timeline.build(clock, deal, to_ms(stages["entered_at"]), step=step.astype(np.int64))
+def _first_per_pair(deal: np.ndarray, code: np.ndarray, t: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Earliest time of each distinct (deal, code) pair: (deal, first time) arrays."""
+    if not len(deal):
+        return deal.astype(np.int64), t.astype(np.int64)
+    order = np.lexsort((t, code, deal))
+    d, c = deal[order], code[order]
+    first = np.r_[True, (d[1:] != d[:-1]) | (c[1:] != c[:-1])]
+    return d[first].astype(np.int64), t[order][first].astype(np.int64)
+
+
+def _stints(clock: Clock, deal: np.ndarray, t_ms: np.ndarray, code: np.ndarray) -> Timeline:
+    tl = Timeline.build(clock, deal, t_ms, step=code)
     d, s = tl.deal, tl.columns["step"]
     new_deal = np.r_[True, d[1:] != d[:-1]] if len(d) else np.zeros(0, dtype=bool)
     changed = new_deal | np.r_[True, s[1:] != s[:-1]][: len(d)]
@@ -157,67 +258,3 @@ def _running_last(values: np.ndarray, group_start: np.ndarray) -> np.ndarray:
     last = np.maximum.accumulate(np.where(idx >= 0, idx, -1))
     valid = (last >= 0) & (group_id[np.maximum(last, 0)] == group_id)
     return np.where(valid, values[np.maximum(last, 0)], -1)
-
-
-def _activity_timelines(clock: Clock, acts: pd.DataFrame, deal: np.ndarray
-                        ) -> dict[str, Timeline]:
-    occurred = to_ms(acts["occurred_at"])
-    recorded = to_ms(acts["recorded_at"])
-    recorded = np.where(recorded >= NEVER_MS, occurred, recorded)
-    known = np.maximum(occurred, recorded)
-    type_code = acts["type"].astype("str").map({t: i for i, t in enumerate(ACTIVITY_TYPES)})
-    type_code = type_code.to_numpy(dtype=np.float64, na_value=-1).astype(np.int64)
-    buyer = (acts["direction"].astype("str") == "buyer").to_numpy(dtype=bool)
-    contact = acts["contact_id"].astype("str")
-    has_contact = contact.notna().to_numpy(dtype=bool)
-    pairs = pd.DataFrame({"deal": deal[has_contact], "contact": contact[has_contact].to_numpy(),
-                          "t": known[has_contact]})
-    first = pairs.groupby(["deal", "contact"], sort=False)["t"].min()
-    return {
-        "activities": Timeline.build(clock, deal, known, type=type_code, buyer=buyer),
-        "bookings": Timeline.build(clock, deal, recorded),
-        "first_engaged": Timeline.build(
-            clock, first.index.get_level_values("deal").to_numpy(dtype=np.int64),
-            first.to_numpy(dtype=np.int64)),
-    }
-
-
-def _committee_timelines(clock: Clock, contacts: pd.DataFrame, deal: np.ndarray, n_deals: int
-                         ) -> dict[str, object]:
-    added = to_ms(contacts["added_at"])
-    frame = pd.DataFrame({"deal": deal, "contact": contacts["contact_id"].astype("str"),
-                          "role": contacts["role"].astype("str"), "t": added})
-    first_contact = frame.groupby(["deal", "contact"], sort=False)["t"].min()
-    first_role = frame.groupby(["deal", "role"], sort=False)["t"].min()
-    role_code = {r: i for i, r in enumerate(ALL_ROLES)}
-    role_first = np.full((n_deals, len(ALL_ROLES)), NEVER_MS, dtype=np.int64)
-    codes = np.asarray([role_code.get(r, -1) for r in
-                        first_role.index.get_level_values("role")], dtype=np.int64)
-    rows = first_role.index.get_level_values("deal").to_numpy(dtype=np.int64)
-    keep = codes >= 0
-    role_first[rows[keep], codes[keep]] = first_role.to_numpy(dtype=np.int64)[keep]
-    return {
-        "committee": Timeline.build(
-            clock, first_contact.index.get_level_values("deal").to_numpy(dtype=np.int64),
-            first_contact.to_numpy(dtype=np.int64)),
-        "role_first_ms": role_first,
-    }
-
-
-def _change_timelines(clock: Clock, changes: pd.DataFrame, deal: np.ndarray
-                      ) -> dict[str, Timeline]:
-    t = to_ms(changes["changed_at"])
-    is_close = (changes["field"].astype("str") == "close_date").to_numpy(dtype=bool)
-    old_c, new_c = _ms_or_nan(changes["old_close_date"]), _ms_or_nan(changes["new_close_date"])
-    slip_days = np.nan_to_num((new_c - old_c) / MS_PER_DAY, nan=0.0)
-    is_amount = (changes["field"].astype("str") == "amount").to_numpy(dtype=bool)
-    old_a = changes["old_amount"].to_numpy(dtype=np.float64, na_value=np.nan)
-    new_a = changes["new_amount"].to_numpy(dtype=np.float64, na_value=np.nan)
-    return {
-        "close_changes": Timeline.build(
-            clock, deal[is_close], t[is_close], old=old_c[is_close], new=new_c[is_close],
-            push=(slip_days[is_close] > 0).astype(np.float64),
-            slip=np.maximum(slip_days[is_close], 0.0)),
-        "amount_changes": Timeline.build(clock, deal[is_amount], t[is_amount],
-                                         old=old_a[is_amount], new=new_a[is_amount]),
-    }

@@ -8,9 +8,12 @@ from builders import histories
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from naive import naive_row
+from test_parity import assert_same_row, records
 
 from features.build import build_features
 from features.encode import STEPS
+from features.live import live_features
+from features.peers import PeerStats
 from features.schema import FEATURES
 
 BASE = pd.Timestamp("2024-01-01", tz="UTC")
@@ -94,10 +97,13 @@ def test_vectorised_equals_naive(case):
     created = h.deals.set_index("deal_id")["created_at"]
     expected_pairs = sorted({(d, a) for d, a in queries if created[d] <= a})
     assert [(r.deal_id, r.as_of) for r in got.itertuples()] == expected_pairs
+    peers = PeerStats.from_histories(h)
     for row in got.to_dict("records"):
         want = naive_row(h, row["deal_id"], row["as_of"])
         for f in FEATURES.names:
             assert _same(row[f], want[f]), (f, row[f], want[f], row["deal_id"], row["as_of"])
+        live = live_features(*records(h, row["deal_id"]), as_of=row["as_of"], peers=peers)
+        assert_same_row(live, pd.Series(row))
 
 
 def test_random_timestamp_spec_matches_open_deals():
