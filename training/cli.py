@@ -49,9 +49,11 @@ def simulate(
         task = bar.add_task("simulating deals", total=deals)
         summary = simulate_to_dir(deals, seed, out, fmt=fmt, chunk_size=chunk_size,  # type: ignore[arg-type]
                                   progress=lambda n: bar.update(task, completed=n))
-    console.print(f"wrote {summary.n_deals:,} deals to [bold]{out}[/] "
-                  f"(export time {summary.exported_at}) in {summary.elapsed_s:.1f} s")
-    print_outcome_mix(console, summary.outcome_mix, title="Simulated outcomes (closed deals)")
+    console.print(f"wrote {summary.deals:,} deals to [bold]{out}[/] "
+                  f"(export time {summary.exported_at}) in {summary.elapsed_seconds:.1f} s")
+    mix = {"won": summary.won, "lost": summary.lost, "no_decision": summary.no_decision,
+           "open": summary.open}
+    print_outcome_mix(console, mix, title="Simulated outcomes (closed deals)")
 
 
 @app.command()
