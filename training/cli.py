@@ -107,18 +107,68 @@ def _export_time(text: str | None, source: Path, read_manifest) -> pd.Timestamp 
 
 
 @app.command()
+def features(
+    canonical: Annotated[Path, typer.Argument(help="Directory written by `dealrisk ingest`.")],
+    out: Annotated[Path, typer.Option(help="Parquet file for the feature rows.")] = Path(
+        "out/features.parquet"),
+    cadence: Annotated[str, typer.Option(help="Snapshot cadence, e.g. 7D.")] = "7D",
+    as_of: Annotated[str | None, typer.Option(
+        help="Score-time rows for deals open at this time (ISO 8601 with offset) instead of "
+             "training snapshots.")] = None,
+) -> None:
+    """Build point-in-time feature rows: weekly snapshots (training) or one time (scoring)."""
+    run_features(canonical, out, cadence=cadence, as_of=as_of)
+
+
+def run_features(canonical: Path, out: Path, *, cadence: str = "7D",
+                 as_of: str | None = None) -> pd.DataFrame:
+    """Build feature rows from canonical tables, write them to ``out`` and print a summary."""
+    import json
+    import time
+
+    from features.build import build_features
+    from features.histories import DealHistories
+    from features.snapshots import sample_snapshots
+
+    try:
+        histories = DealHistories.read_parquet(canonical)
+        report = json.loads((canonical / "ingest_report.json").read_text())
+        spec: pd.Timestamp | pd.DataFrame
+        if as_of is not None:
+            spec = _export_time(as_of, canonical, lambda _: None)
+        else:
+            spec = sample_snapshots(histories.deals, until=pd.Timestamp(report["export_time"]),
+                                    cadence=cadence)
+    except (OSError, ValueError, KeyError) as exc:
+        _fail(f"cannot build features from {canonical}: {exc}")
+    started = time.perf_counter()
+    what = f"{len(spec):,} snapshots" if isinstance(spec, pd.DataFrame) else "open deals"
+    with console.status(f"building features for {what}"):
+        rows = build_features(histories, spec)
+    elapsed = time.perf_counter() - started
+    out.parent.mkdir(parents=True, exist_ok=True)
+    rows.to_parquet(out, index=False)
+    events = sum(histories.row_counts().values())
+    console.print(f"{len(rows):,} feature rows x {rows.shape[1] - 2} columns from {events:,} "
+                  f"history rows in {elapsed:.1f} s -> [bold]{out}[/]")
+    return rows
+
+
+@app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="Working directory for the demo.")] = Path("demo"),
     deals: Annotated[int, typer.Option(min=1, help="Deals to simulate.")] = 5000,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 1,
 ) -> None:
-    """Run the main job end to end on embedded defaults: simulate, ingest, validate, summarise."""
+    """Run the main job end to end on embedded defaults: simulate, ingest, features, summary."""
     export_dir, canonical_dir = out / "export", out / "canonical"
     console.rule("[bold]1. simulate a B2B pipeline")
     simulate(deals=deals, seed=seed, out=export_dir, fmt="csv", chunk_size=50_000)
     console.rule("[bold]2. ingest and validate the Salesforce-style export")
     result = run_ingest(export_dir, canonical_dir)
-    console.rule("[bold]3. summary")
+    console.rule("[bold]3. point-in-time features (weekly snapshots)")
+    run_features(canonical_dir, out / "features.parquet")
+    console.rule("[bold]4. summary")
     closed = result.histories.deals.dropna(subset=["outcome"])
     mix = closed["outcome"].value_counts(normalize=True).to_dict()
     print_outcome_mix(console, {**mix, "open": int(result.histories.deals["outcome"].isna().sum())},
