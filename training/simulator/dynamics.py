@@ -113,7 +113,9 @@ def day_probs(
     m = len(step)
     out = np.zeros((m, 7))
     fwd_base = np.asarray(p.fwd_base)[step]
-    lift = np.exp(p.fwd_intent * intent + p.fwd_urgency * urgency + p.fwd_champion * champ * (step >= 2))
+    lift = np.exp(
+        p.fwd_intent * intent + p.fwd_urgency * urgency + p.fwd_champion * champ * (step >= 2)
+    )
     out[:, FWD] = eng * fwd_base * speed * lift
     out[:, WIN] = eng * (step == N_STEPS - 1) * p.won_base * speed * lift
     out[:, REG] = eng * np.asarray(p.reg_base)[step] * np.exp(p.regress_champion * champ)

@@ -20,7 +20,6 @@ from training.simulator.params import (
     DRK,
     FWD,
     LST,
-    N_STEPS,
     NDC,
     REG,
     RET,
@@ -81,7 +80,7 @@ class _Log:
 
     def add(self, **kw: np.ndarray) -> None:
         for c in self.cols:
-            self.parts[c].append(np.asarray(kw[c]))
+            self.parts[c].append(np.array(kw[c], copy=True))
 
     def result(self) -> dict[str, np.ndarray]:
         out = {c: np.concatenate(v) if v else np.zeros(0, np.int64) for c, v in self.parts.items()}
@@ -159,8 +158,9 @@ def simulate_journeys(
         if policy is not None:
             switch = d > from_day[r]
             if switch.any():
-                ctx = PolicyContext(params, deals, r[switch], g[switch], np.full(int(switch.sum()), d),
-                                    st[switch], dk[switch], u_act[switch], act[switch])
+                ctx = PolicyContext(params, deals, r[switch], g[switch],
+                                    np.full(int(switch.sum()), d), st[switch], dk[switch],
+                                    u_act[switch], act[switch])
                 act = act.copy()
                 act[switch] = np.asarray(policy(ctx), dtype=np.int64)
         n_actions[r] += act >= 0
@@ -169,9 +169,11 @@ def simulate_journeys(
             buyer = uniform(seed, g, d, Stream.BUYER) < buyer_rate(params, deals, r, st, dk)
             seller = uniform(seed, g, d, Stream.SELLER) < np.where(
                 dk, params.seller_rate_dark, params.seller_rate)
-            proposal = (st >= 3) & ~dk & (uniform(seed, g, d, Stream.PROPOSAL) < params.proposal_rate)
-            for mask, kind in ((buyer, KIND_BUYER), (seller, KIND_SELLER), (proposal, KIND_PROPOSAL),
-                               (act >= 0, KIND_ACTION + act)):
+            u_prop = uniform(seed, g, d, Stream.PROPOSAL)
+            proposal = (st >= 3) & ~dk & (u_prop < params.proposal_rate)
+            emitted = ((buyer, KIND_BUYER), (seller, KIND_SELLER), (proposal, KIND_PROPOSAL),
+                       (act >= 0, KIND_ACTION + act))
+            for mask, kind in emitted:
                 if np.any(mask):
                     k = np.broadcast_to(kind, mask.shape)[mask]
                     act_log.add(row=r[mask], day=np.full(int(mask.sum()), d), kind=k,
@@ -197,8 +199,8 @@ def simulate_journeys(
         u_push = uniform(seed, g, d, Stream.PUSH)
         went_dark = (cat == DRK) & (u_push < 0.5) & (old_close < d + 30)
         push_days = (uniform(seed, g, d, Stream.PUSH_DAYS) * 46).astype(np.int64)
-        new_close = np.where(passed, d + 14 + push_days, np.where(went_dark, old_close + 30 + push_days,
-                                                                 old_close))
+        new_close = np.where(passed, d + 14 + push_days,
+                             np.where(went_dark, old_close + 30 + push_days, old_close))
         closing = new_out > 0
         new_close = np.where(closing, d, new_close)
         close_chg = new_close != old_close
@@ -216,8 +218,9 @@ def simulate_journeys(
             loss_reason[rc] = np.where(new_out[closing] == 2, lost_r,
                                        np.where(new_out[closing] == 3, nd_r, -1))
         if record:
-            for mask, field, old, new, dt in ((amt_chg, FIELD_AMOUNT, old_amt, new_amt, 90),
-                                              (close_chg, FIELD_CLOSE_DATE, old_close, new_close, 60)):
+            changes = ((amt_chg, FIELD_AMOUNT, old_amt, new_amt, 90),
+                       (close_chg, FIELD_CLOSE_DATE, old_close, new_close, 60))
+            for mask, field, old, new, dt in changes:
                 if mask.any():
                     m = int(mask.sum())
                     field_log.add(row=r[mask], day=np.full(m, d), ts=t_change[mask] - dt,
@@ -247,13 +250,3 @@ def simulate_journeys(
         daily=daily_log.result(),
         n_actions=n_actions,
     )
-
-
-def step_names() -> list[int]:
-    """Indices of the buyer steps (0..4), for iteration in reports.
-
-    Example:
-        >>> step_names()
-        [0, 1, 2, 3, 4]
-    """
-    return list(range(N_STEPS))

@@ -61,8 +61,8 @@ def rep_skill(params: SimParams, owner: np.ndarray) -> np.ndarray:
 
     Example:
         >>> import numpy as np
-        >>> rep_skill(SimParams(seed=1), np.array([0, 0])).tolist()[0] == rep_skill(
-        ...     SimParams(seed=1), np.array([0]))[0]
+        >>> s = rep_skill(SimParams(seed=1), np.array([0, 0, 1]))
+        >>> bool(s[0] == s[1])
         True
     """
     return normal(params.seed, owner, 0, Stream.SKILL)
@@ -130,7 +130,8 @@ def draw_deals(params: SimParams, index: np.ndarray) -> Deals:
     # slot 0 is the champion, slot 1 the economic buyer, the rest in random order
     keys = uniform(s, np.repeat(idx, 6), np.tile(np.arange(6), n), Stream.ROLE_ORDER).reshape(n, 6)
     role_perm = np.concatenate(
-        [np.zeros((n, 1), np.int64), np.ones((n, 1), np.int64), 2 + np.argsort(keys, axis=1)], axis=1
+        [np.zeros((n, 1), np.int64), np.ones((n, 1), np.int64), 2 + np.argsort(keys, axis=1)],
+        axis=1,
     )
 
     export_day = params.export_day
@@ -139,7 +140,8 @@ def draw_deals(params: SimParams, index: np.ndarray) -> Deals:
         np.int64
     )
     last_day = export_day - 1 - created_day
-    plan = np.array([45.0, 75.0, 110.0])[segment] * np.exp(0.3 * normal(s, idx, 0, Stream.CLOSE_PLAN))
+    plan_noise = np.exp(0.3 * normal(s, idx, 0, Stream.CLOSE_PLAN))
+    plan = np.array([45.0, 75.0, 110.0])[segment] * plan_noise
     initial_step = (
         (lead_source <= 3) & (uniform(s, idx, 0, Stream.INITIAL_STEP) < 0.3)
     ).astype(np.int64)

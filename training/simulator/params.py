@@ -95,23 +95,23 @@ def _default_effects() -> dict[str, list[list[float]]]:
     """Per-action multipliers: ``{action: [[step, dark, category, multiplier], ...]}``."""
     return {
         "confirm_problem": [
-            [0, 0, FWD, 2.6], [1, 0, FWD, 2.4], [0, 0, NDC, 0.5], [1, 0, NDC, 0.5],
+            [0, 0, FWD, 3.5], [1, 0, FWD, 3.0], [0, 0, NDC, 0.5], [1, 0, NDC, 0.5],
             [0, 0, DRK, 0.6], [1, 0, DRK, 0.6], [3, 0, DRK, 1.3], [4, 0, DRK, 1.3],
         ],
         "reach_economic_buyer": [
-            [1, 0, FWD, 2.2], [2, 0, FWD, 3.0], [2, 0, NDC, 0.6], [3, 0, LST, 0.7],
+            [1, 0, FWD, 2.6], [2, 0, FWD, 4.0], [2, 0, NDC, 0.6], [3, 0, LST, 0.7],
             [0, 0, DRK, 2.0], [0, 0, FWD, 0.7],
         ],
         "agree_evaluation_plan": [
-            [3, 0, FWD, 3.5], [3, 0, NDC, 0.4], [3, 0, DRK, 0.5], [2, 0, FWD, 1.5],
+            [3, 0, FWD, 4.5], [3, 0, NDC, 0.35], [3, 0, DRK, 0.5], [2, 0, FWD, 1.5],
             [0, 0, DRK, 2.2], [1, 0, DRK, 1.6],
         ],
         "confirm_decision_date": [
-            [4, 0, WIN, 2.6], [4, 0, NDC, 0.4], [4, 0, DRK, 0.5], [3, 0, FWD, 1.4],
+            [4, 0, WIN, 3.5], [4, 0, NDC, 0.35], [4, 0, DRK, 0.5], [3, 0, FWD, 1.4],
             [0, 0, DRK, 1.8], [1, 0, DRK, 1.5],
         ],
         "run_evaluation": [
-            [2, 0, FWD, 2.0], [3, 0, FWD, 2.0], [2, 0, REG, 0.5], [3, 0, REG, 0.5],
+            [2, 0, FWD, 2.6], [3, 0, FWD, 2.4], [2, 0, REG, 0.5], [3, 0, REG, 0.5],
             [4, 0, LST, 0.7], [0, 0, FWD, 0.8],
         ],
         "share_customer_stories": [
@@ -146,19 +146,19 @@ class SimParams:
     # latent structure
     intent_on_skill: float = 0.45
     intent_on_type: float = 0.3
-    speed_sigma: float = 0.75
+    speed_sigma: float = 0.55
     perceived_intent_noise: float = 0.8
     # daily transition base rates per step (engaged)
-    fwd_base: tuple[float, ...] = (0.075, 0.065, 0.060, 0.060, 0.0)
-    won_base: float = 0.05
-    reg_base: tuple[float, ...] = (0.0, 0.004, 0.007, 0.008, 0.008)
-    dark_base: tuple[float, ...] = (0.016, 0.013, 0.011, 0.010, 0.010)
-    lost_base: tuple[float, ...] = (0.0015, 0.002, 0.003, 0.004, 0.007)
-    nd_engaged_base: tuple[float, ...] = (0.002, 0.0015, 0.001, 0.001, 0.001)
+    fwd_base: tuple[float, ...] = (0.0324, 0.0288, 0.0259, 0.0259, 0.0)
+    won_base: float = 0.012
+    reg_base: tuple[float, ...] = (0.0, 0.0029, 0.005, 0.0058, 0.0058)
+    dark_base: tuple[float, ...] = (0.0150, 0.0122, 0.0103, 0.0094, 0.0094)
+    lost_base: tuple[float, ...] = (0.0018, 0.0022, 0.0032, 0.0043, 0.0072)
+    nd_engaged_base: tuple[float, ...] = (0.0014, 0.0011, 0.0007, 0.0007, 0.0007)
     # dark state
-    return_base: float = 0.035
-    nd_dark_base: float = 0.030
-    lost_dark_base: float = 0.002
+    return_base: float = 0.0252
+    nd_dark_base: float = 0.024
+    lost_dark_base: float = 0.0014
     # latent loadings of the transition log-rates
     fwd_intent: float = 0.35
     fwd_urgency: float = 0.35
@@ -172,7 +172,7 @@ class SimParams:
     return_champion: float = 0.3
     regress_champion: float = -0.3
     # emissions (daily probabilities)
-    buyer_rate: float = 0.11
+    buyer_rate: float = 0.095
     buyer_rate_dark: float = 0.004
     seller_rate: float = 0.22
     seller_rate_dark: float = 0.14
@@ -253,5 +253,6 @@ class SimParams:
         """
         path = Path(path)
         if path.is_dir():
-            path = path / "params.json" if (path / "params.json").exists() else path / "truth" / "params.json"
+            direct = path / "params.json"
+            path = direct if direct.exists() else path / "truth" / "params.json"
         return cls.from_dict(json.loads(path.read_text()))

@@ -24,7 +24,6 @@ from training.simulator.params import (
     LST,
     N_ACTIONS,
     N_STATES,
-    N_STEPS,
     N_TRANSIENT,
     NDC,
     NO_DECISION,
@@ -190,26 +189,31 @@ def effects_frame(effects: np.ndarray, deal_ids: np.ndarray) -> pd.DataFrame:
 class EffectAccumulator:
     """Running sums for ``action_effects.parquet`` (deal-averaged and visit-weighted)."""
 
+    # Sums are kept in fixed point (int64, 1e-9 units) so they do not depend on how the
+    # deals were split into chunks: the output file is byte-identical for any chunk size.
+    SCALE = 1e9
+
     def __init__(self) -> None:
-        self.sum = np.zeros((N_TRANSIENT, N_ACTIONS, 3))
+        self.sum = np.zeros((N_TRANSIENT, N_ACTIONS, 3), np.int64)
         self.n = 0
-        self.wsum = np.zeros((N_TRANSIENT, N_ACTIONS, 3))
-        self.visits = np.zeros(N_TRANSIENT)
+        self.wsum = np.zeros((N_TRANSIENT, N_ACTIONS, 3), np.int64)
+        self.visits = np.zeros(N_TRANSIENT, np.int64)
 
     def add(self, effects: np.ndarray, visits: np.ndarray) -> None:
         """Add a chunk: effects (n, 10, 7, 3) and open days per deal and state (n, 10)."""
-        self.sum += effects.sum(axis=0)
+        fixed = np.round(effects * self.SCALE).astype(np.int64)
+        self.sum += fixed.sum(axis=0)
         self.n += effects.shape[0]
-        self.wsum += np.einsum("nx,nxak->xak", visits, effects)
-        self.visits += visits.sum(axis=0)
+        self.wsum += np.einsum("nx,nxak->xak", visits.astype(np.int64), fixed)
+        self.visits += visits.astype(np.int64).sum(axis=0)
 
     def frame(self) -> pd.DataFrame:
         """The aggregated effect table, one row per (action, step, engaged)."""
         recs = []
         for x in range(N_TRANSIENT):
             for a in range(N_ACTIONS):
-                mean = self.sum[x, a] / max(self.n, 1)
-                wmean = self.wsum[x, a] / max(self.visits[x], 1.0)
+                mean = self.sum[x, a] / self.SCALE / max(self.n, 1)
+                wmean = self.wsum[x, a] / self.SCALE / max(int(self.visits[x]), 1)
                 recs.append({
                     "action": ACTIONS[a], "step": STEPS[x // 2], "step_index": x // 2,
                     "engaged": x % 2 == 0,
@@ -233,13 +237,3 @@ def state_visits(rows: np.ndarray, step: np.ndarray, dark: np.ndarray, n: int) -
     x = 2 * np.asarray(step, np.int64) + np.asarray(dark, np.int64)
     return np.bincount(np.asarray(rows) * N_TRANSIENT + x, minlength=n * N_TRANSIENT).reshape(
         n, N_TRANSIENT).astype(np.float64)
-
-
-def n_steps() -> int:
-    """Number of buyer steps (for callers that index the state tables).
-
-    Example:
-        >>> n_steps()
-        5
-    """
-    return N_STEPS

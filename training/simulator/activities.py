@@ -1,0 +1,162 @@
+"""Turn emitted activities into Salesforce Task and Event rows (subjects, contacts, times).
+
+Subjects follow the reader's conventions: buyer-initiated emails start ``Email received: ``,
+seller emails ``Email sent: ``, calls ``Call: `` with CallType Inbound/Outbound, buyer-
+requested events ``Meeting requested by customer: ``, seller events ``Meeting: `` or
+``Demo: ``, proposals ``Proposal sent: ``; an activity that *is* a recommendable action
+carries its tag in brackets, e.g. ``[agree_evaluation_plan]``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from training.simulator.journey import KIND_ACTION, KIND_BUYER, KIND_PROPOSAL, KIND_SELLER, Journeys
+from training.simulator.params import ACTIONS, SimParams
+from training.simulator.rng import Stream, uniform
+
+# channel -> (table, TaskSubtype or Event Type, Task Type, CallType)
+CHANNELS: dict[str, tuple[str, str, str, str]] = {
+    "email_in": ("Task", "Email", "Email", ""),
+    "email_out": ("Task", "Email", "Email", ""),
+    "call_in": ("Task", "Call", "Call", "Inbound"),
+    "call_out": ("Task", "Call", "Call", "Outbound"),
+    "proposal": ("Task", "Task", "Other", ""),
+    "meeting_buyer": ("Event", "Meeting", "", ""),
+    "meeting": ("Event", "Meeting", "", ""),
+    "demo": ("Event", "Demo", "", ""),
+    "presentation": ("Event", "Presentation", "", ""),
+}
+
+_BUYER = [
+    ("email_in", "Email received: question about pricing", 2),
+    ("email_in", "Email received: re: next steps", 3),
+    ("email_in", "Email received: introducing a colleague", 1),
+    ("email_in", "Email received: requirements attached", 1),
+    ("email_in", "Email received: security questionnaire", 1),
+    ("call_in", "Call: customer question", 2),
+    ("call_in", "Call: returned call", 1),
+    ("meeting_buyer", "Meeting requested by customer: team walkthrough", 1),
+    ("meeting_buyer", "Meeting requested by customer: next steps", 1),
+]
+_SELLER = [
+    ("email_out", "Email sent: follow up", 3),
+    ("email_out", "Email sent: recap and next steps", 2),
+    ("email_out", "Email sent: checking in", 3),
+    ("email_out", "Email sent: materials you asked for", 1),
+    ("call_out", "Call: follow up", 2),
+    ("call_out", "Call: check-in", 2),
+    ("meeting", "Meeting: discovery", 1),
+    ("meeting", "Meeting: check-in", 1),
+    ("demo", "Demo: product overview", 1),
+    ("presentation", "Meeting: solution presentation", 1),
+]
+_PROPOSAL = [("proposal", "Proposal sent: commercial proposal", 1)]
+_ACTION_TEXT = {
+    "confirm_problem": [("call_out", "Call: confirm problem and cost of not deciding"),
+                        ("meeting", "Meeting: confirm problem and cost of not deciding")],
+    "reach_economic_buyer": [("email_out", "Email sent: introduction to economic buyer"),
+                             ("meeting", "Meeting: meet the economic buyer")],
+    "agree_evaluation_plan": [("meeting", "Meeting: agree evaluation plan"),
+                              ("email_out", "Email sent: draft evaluation plan")],
+    "confirm_decision_date": [("call_out", "Call: confirm decision date"),
+                              ("email_out", "Email sent: confirm decision date")],
+    "run_evaluation": [("demo", "Demo: evaluation with the buying group"),
+                       ("meeting", "Meeting: evaluation workshop")],
+    "share_customer_stories": [("email_out", "Email sent: how similar customers decided"),
+                               ("meeting", "Meeting: reference call with a customer")],
+    "reengage_dark_buyer": [("email_out", "Email sent: are you still looking at this"),
+                            ("call_out", "Call: re-engage")],
+}
+_GROUPS: list[list[tuple[str, str, int]]] = [_BUYER, _SELLER, _PROPOSAL] + [
+    [(ch, f"{text} [{a}]", 1) for ch, text in _ACTION_TEXT[a]] for a in ACTIONS
+]
+
+SUBJECTS: list[str] = [s for g in _GROUPS for _, s, _ in g]
+SUBJECT_CHANNEL: list[str] = [c for g in _GROUPS for c, _, _ in g]
+_OFFSETS = np.cumsum([0] + [len(g) for g in _GROUPS])
+_CDFS = [np.cumsum([w for _, _, w in g]) / sum(w for _, _, w in g) for g in _GROUPS]
+IS_EVENT = np.array([CHANNELS[c][0] == "Event" for c in SUBJECT_CHANNEL])
+# how many committee members are engaged at each buyer step
+_REACH = np.array([1, 2, 4, 5, 8])
+
+
+def _slot(kind: np.ndarray) -> np.ndarray:
+    return np.minimum(kind, KIND_ACTION)
+
+
+def activity_rows(params: SimParams, j: Journeys) -> dict[str, np.ndarray]:
+    """Concrete attributes of every emitted activity, sorted by (deal, time).
+
+    Returns arrays: row, subject (code into :data:`SUBJECTS`), contact_slot, start_ts,
+    duration_min, created_ts, buyer (bool).
+
+    Example:
+        >>> # rows = activity_rows(params, journeys); rows["start_ts"]
+    """
+    a = j.activity
+    deals = j.deals
+    rows, day, kind = a["row"], a["day"], a["kind"].astype(np.int64)
+    g = deals.index[rows]
+    stream0 = Stream.ACTIVITY + 8 * _slot(kind)
+
+    def u(attr: int) -> np.ndarray:
+        return _u_per(params.seed, g, day, stream0 + attr)
+
+    group = np.where(kind >= KIND_ACTION, 3 + kind - KIND_ACTION,
+                     np.select([kind == KIND_BUYER, kind == KIND_SELLER, kind == KIND_PROPOSAL],
+                               [0, 1, 2], 0))
+    u_subj = u(0)
+    subject = np.zeros(len(rows), np.int64)
+    for gi, cdf in enumerate(_CDFS):
+        sel = group == gi
+        if sel.any():
+            pos = np.searchsorted(cdf, u_subj[sel], side="right")
+            subject[sel] = _OFFSETS[gi] + np.minimum(pos, len(cdf) - 1)
+    size = deals.committee_size[rows]
+    reach = np.minimum(size, _REACH[a["step"]])
+    slot = np.minimum((u(1) * reach).astype(np.int64), size - 1)
+    slot = np.where((kind == KIND_ACTION + 1) & (size > 1), 1, slot)  # economic buyer
+    is_event = IS_EVENT[subject]
+    day_ts = (deals.created_day[rows] + day) * 86400
+    minute = 8 * 60 + np.where(is_event, (u(2) * 28).astype(np.int64) * 15,
+                               (u(2) * 7 * 60).astype(np.int64))
+    start = day_ts + minute * 60
+    duration = np.where(is_event, 30 + 15 * (u(3) * 3).astype(np.int64), 0)
+    u_lag = u(4)
+    lag = np.where(is_event, -(u_lag * 5 * 86400).astype(np.int64),
+                   (u_lag * 20).astype(np.int64) * 60)
+    created = np.maximum(start + lag, deals.created_ts[rows])
+    order = np.lexsort((start, rows))
+    out = {
+        "row": rows, "subject": subject, "contact_slot": slot, "start_ts": start,
+        "duration_min": duration, "created_ts": created, "buyer": kind == KIND_BUYER,
+    }
+    return {k: v[order] for k, v in out.items()}
+
+
+def _u_per(seed: int, g: np.ndarray, day: np.ndarray, stream: np.ndarray) -> np.ndarray:
+    """Uniforms with a per-element stream (few distinct streams, so loop over them)."""
+    out = np.empty(len(g))
+    for s in np.unique(stream):
+        sel = stream == s
+        out[sel] = uniform(seed, g[sel], day[sel], int(s))
+    return out
+
+
+def contact_join_ts(j: Journeys, acts: dict[str, np.ndarray]) -> np.ndarray:
+    """When each committee member joined the deal, shape (n, 8): first activity or creation.
+
+    Example:
+        >>> # contact_join_ts(journeys, activity_rows(params, journeys))
+    """
+    n = len(j.deals)
+    base = j.deals.created_ts[:, None] + 60 * (1 + np.arange(8))[None, :]
+    first = np.full(n * 8, np.iinfo(np.int64).max)
+    key = acts["row"] * 8 + acts["contact_slot"]
+    t = np.minimum(acts["start_ts"], acts["created_ts"])
+    np.minimum.at(first, key, t)
+    first = first.reshape(n, 8)
+    joined = np.where(first < np.iinfo(np.int64).max, np.maximum(first - 600, base[:, :1]), base)
+    joined[:, 0] = base[:, 0]
+    return joined

@@ -1,0 +1,220 @@
+"""Salesforce-style export tables (all columns text) for one simulated chunk of deals.
+
+Tables and columns are a contract with the Salesforce reader in ``features/ingest``:
+Opportunity, OpportunityHistory, OpportunityFieldHistory, Task, Event,
+OpportunityContactRole. Running row counters (``IdCounters``) make ids unique across
+chunks and, because rows are emitted in deal order, independent of the chunk size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from training.simulator import formatting as fmt
+from training.simulator.activities import (
+    CHANNELS,
+    SUBJECT_CHANNEL,
+    SUBJECTS,
+    activity_rows,
+    contact_join_ts,
+)
+from training.simulator.activities import IS_EVENT as _IS_EVENT
+from training.simulator.journey import FIELD_CLOSE_DATE, Journeys
+from training.simulator.params import (
+    DEAL_TYPES,
+    INDUSTRIES,
+    LEAD_SOURCES,
+    LOSS_REASONS_LOST,
+    LOSS_REASONS_ND,
+    REGIONS,
+    ROLES,
+    SEGMENTS,
+    STAGE_NAMES,
+    STAGE_PROBABILITY,
+    SimParams,
+)
+
+TABLES: tuple[str, ...] = (
+    "Opportunity",
+    "OpportunityHistory",
+    "OpportunityFieldHistory",
+    "Task",
+    "Event",
+    "OpportunityContactRole",
+)
+CURRENCIES: tuple[str, ...] = ("USD", "EUR", "GBP")
+_TASK_SUBTYPE = [CHANNELS[c][1] for c in SUBJECT_CHANNEL]
+_TASK_TYPE = [CHANNELS[c][2] for c in SUBJECT_CHANNEL]
+_CALL_TYPE = [CHANNELS[c][3] for c in SUBJECT_CHANNEL]
+_EVENT_TYPE = [CHANNELS[c][1] for c in SUBJECT_CHANNEL]
+
+
+@dataclass
+class IdCounters:
+    """Next row number of each counter-numbered table (carried across chunks)."""
+
+    history: int = 0
+    field: int = 0
+    task: int = 0
+    event: int = 0
+
+
+def opportunity_ids(index: np.ndarray) -> pa.Array:
+    """Opportunity ids for global deal numbers.
+
+    Example:
+        >>> import numpy as np
+        >>> opportunity_ids(np.array([0])).to_pylist()
+        ['006000000000000001']
+    """
+    return fmt.ids("006", np.asarray(index) + 1)
+
+
+def deal_index_from_id(deal_ids: np.ndarray | list[str]) -> np.ndarray:
+    """Global deal numbers back from Opportunity ids.
+
+    Example:
+        >>> deal_index_from_id(["006000000000000001"]).tolist()
+        [0]
+    """
+    return np.array([int(str(x)[3:]) - 1 for x in deal_ids], dtype=np.int64)
+
+
+def build_tables(params: SimParams, j: Journeys, counters: IdCounters) -> dict[str, pa.Table]:
+    """Build the six export tables for a chunk; advances ``counters``.
+
+    Example:
+        >>> # tables = build_tables(params, journeys, IdCounters())
+    """
+    d = j.deals
+    opp = opportunity_ids(d.index)
+    out: dict[str, pa.Table] = {}
+    stage_code = np.where(j.outcome == 1, 5, np.where(j.outcome >= 2, 6, j.final_step))
+    reason_vocab = ["", *LOSS_REASONS_LOST, *LOSS_REASONS_ND]
+    name = pc.binary_join_element_wise(
+        "Account ", pc.utf8_lpad(fmt.integers(d.account + 1), 7, "0"), " - ",
+        fmt.pick(DEAL_TYPES, d.deal_type), "")
+    out["Opportunity"] = pa.table({
+        "Id": opp,
+        "Name": name,
+        "AccountId": fmt.ids("001", d.account + 1),
+        "OwnerId": fmt.ids("005", d.owner + 1),
+        "StageName": fmt.pick(STAGE_NAMES, stage_code),
+        "Amount": fmt.money(j.amount_cents),
+        "CurrencyIsoCode": fmt.pick(CURRENCIES, d.currency),
+        "CloseDate": fmt.dates(d.created_day + j.close_offset),
+        "CreatedDate": fmt.datetimes(d.created_ts),
+        "IsClosed": fmt.booleans(j.outcome > 0),
+        "IsWon": fmt.booleans(j.outcome == 1),
+        "Type": fmt.pick(DEAL_TYPES, d.deal_type),
+        "LeadSource": fmt.pick(LEAD_SOURCES, d.lead_source),
+        "Segment__c": fmt.pick(SEGMENTS, d.segment),
+        "Region__c": fmt.pick(REGIONS, d.region),
+        "Industry__c": fmt.pick(INDUSTRIES, d.industry),
+        "Loss_Reason__c": fmt.pick(reason_vocab, j.loss_reason + 1),
+    })
+
+    sg = j.stage
+    n_h = len(sg["row"])
+    out["OpportunityHistory"] = pa.table({
+        "Id": fmt.ids("008", counters.history + 1 + np.arange(n_h)),
+        "OpportunityId": pc.take(opp, pa.array(sg["row"])),
+        "StageName": fmt.pick(STAGE_NAMES, sg["stage"]),
+        "Amount": fmt.money(sg["amount"]),
+        "CloseDate": fmt.dates(d.created_day[sg["row"]] + sg["close_offset"]),
+        "Probability": fmt.integers(np.asarray(STAGE_PROBABILITY)[sg["stage"]]),
+        "CreatedDate": fmt.datetimes(sg["ts"]),
+    })
+    counters.history += n_h
+
+    fh = j.field
+    n_f = len(fh["row"])
+    is_close = fh["field"] == FIELD_CLOSE_DATE
+    base_day = d.created_day[fh["row"]]
+
+    def value(v: np.ndarray) -> pa.Array:
+        return pc.if_else(pa.array(is_close), fmt.dates(base_day + np.where(is_close, v, 0)),
+                          fmt.money(np.where(is_close, 0, v)))
+
+    out["OpportunityFieldHistory"] = pa.table({
+        "Id": fmt.ids("017", counters.field + 1 + np.arange(n_f)),
+        "OpportunityId": pc.take(opp, pa.array(fh["row"])),
+        "Field": fmt.pick(["CloseDate", "Amount"], fh["field"]),
+        "OldValue": value(fh["old"]),
+        "NewValue": value(fh["new"]),
+        "CreatedDate": fmt.datetimes(fh["ts"]),
+    })
+    counters.field += n_f
+
+    acts = activity_rows(params, j)
+    contact = fmt.ids("003", d.index[acts["row"]] * 8 + acts["contact_slot"] + 1)
+    owner = fmt.ids("005", d.owner[acts["row"]] + 1)
+    what = pc.take(opp, pa.array(acts["row"]))
+    ev = _IS_EVENT[acts["subject"]]
+    tk = ~ev
+    n_t, n_e = int(tk.sum()), int(ev.sum())
+    tmask, emask = pa.array(tk), pa.array(ev)
+    subj_t = acts["subject"][tk]
+    done = acts["start_ts"][tk]
+    out["Task"] = pa.table({
+        "Id": fmt.ids("00T", counters.task + 1 + np.arange(n_t)),
+        "WhatId": what.filter(tmask),
+        "WhoId": contact.filter(tmask),
+        "OwnerId": owner.filter(tmask),
+        "Subject": fmt.pick(SUBJECTS, subj_t),
+        "TaskSubtype": fmt.pick(_TASK_SUBTYPE, subj_t),
+        "Type": fmt.pick(_TASK_TYPE, subj_t),
+        "CallType": fmt.pick(_CALL_TYPE, subj_t),
+        "Status": fmt.pick(["Completed"], np.zeros(n_t, np.int64)),
+        "ActivityDate": fmt.dates(done // 86400),
+        "CompletedDateTime": fmt.datetimes(done),
+        "CreatedDate": fmt.datetimes(acts["created_ts"][tk]),
+    })
+    counters.task += n_t
+    subj_e = acts["subject"][ev]
+    start = acts["start_ts"][ev]
+    dur = acts["duration_min"][ev]
+    start_txt = fmt.datetimes(start)
+    out["Event"] = pa.table({
+        "Id": fmt.ids("00U", counters.event + 1 + np.arange(n_e)),
+        "WhatId": what.filter(emask),
+        "WhoId": contact.filter(emask),
+        "OwnerId": owner.filter(emask),
+        "Subject": fmt.pick(SUBJECTS, subj_e),
+        "Type": fmt.pick(_EVENT_TYPE, subj_e),
+        "ActivityDateTime": start_txt,
+        "StartDateTime": start_txt,
+        "EndDateTime": fmt.datetimes(start + 60 * dur),
+        "DurationInMinutes": fmt.integers(dur),
+        "CreatedDate": fmt.datetimes(acts["created_ts"][ev]),
+    })
+    counters.event += n_e
+
+    joined = contact_join_ts(j, acts)
+    slots = np.arange(8)
+    in_committee = slots[None, :] < d.committee_size[:, None]
+    cr_row, cr_slot = np.nonzero(in_committee)
+    cr_num = d.index[cr_row] * 8 + cr_slot + 1
+    out["OpportunityContactRole"] = pa.table({
+        "Id": fmt.ids("00K", cr_num),
+        "OpportunityId": pc.take(opp, pa.array(cr_row)),
+        "ContactId": fmt.ids("003", cr_num),
+        "Role": fmt.pick(ROLES, d.role_perm[cr_row, cr_slot]),
+        "IsPrimary": fmt.booleans(cr_slot == 0),
+        "CreatedDate": fmt.datetimes(joined[cr_row, cr_slot]),
+    })
+    return out
+
+
+def buyer_initiated_count(params: SimParams, j: Journeys) -> tuple[int, int]:
+    """(buyer-initiated activities, all activities) of a chunk, for summaries.
+
+    Example:
+        >>> # buyer, total = buyer_initiated_count(params, journeys)
+    """
+    kind = j.activity["kind"]
+    return int((kind == 0).sum()), len(kind)
