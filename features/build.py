@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from features.encode import STEPS, EncodedHistories, encode, to_ms
 from features.histories import DealHistories
@@ -38,7 +39,12 @@ from features.timeline import NEVER_MS
 
 AsOfSpec = pd.Timestamp | pd.DataFrame
 STEP_CATEGORIES: list[str] = [*STEPS, "lost", "unknown"]
+_LOST, _UNKNOWN = STEP_CATEGORIES.index("lost"), STEP_CATEGORIES.index("unknown")
 BLOCK_ROWS = 250_000
+_STR = pd.StringDtype("pyarrow", na_value=np.nan)
+_NUMERIC = [f.name for f in FEATURES if f.dtype != "category"]
+# The output relies on the schema's layout: current step, the numeric features, the context.
+assert FEATURES.names == ["current_step", *_NUMERIC, *CONTEXT_CATEGORIES], "schema layout"
 
 
 def build_features(histories: DealHistories, as_of: AsOfSpec, *, peers: PeerStats | None = None,
@@ -57,31 +63,33 @@ def build_features(histories: DealHistories, as_of: AsOfSpec, *, peers: PeerStat
 def features_for(enc: EncodedHistories, peers: PeerStats, deal: np.ndarray,
                  as_of_ms: np.ndarray, passthrough: pd.DataFrame | None = None) -> pd.DataFrame:
     """Feature rows for explicit query rows (deal positions in ``enc``, as_of in ms)."""
-    order = np.lexsort((as_of_ms, enc.deal_ids[deal].astype(str))) if len(deal) else deal
+    order = np.lexsort((as_of_ms, enc.rank[deal]))
     deal, as_of_ms = deal[order], as_of_ms[order]
-    numeric = [f.name for f in FEATURES if f.dtype != "category"]
-    values = np.empty((len(deal), len(numeric)), dtype=np.float32)
+    values = np.empty((len(deal), len(_NUMERIC)), dtype=np.float32)
     steps = np.empty(len(deal), dtype=np.int64)
     for lo in range(0, len(deal), BLOCK_ROWS):
         block = slice(lo, lo + BLOCK_ROWS)
         signals, steps[block] = compute_signals(enc, peers, deal[block], as_of_ms[block])
-        for j, name in enumerate(numeric):
+        for j, name in enumerate(_NUMERIC):
             values[block, j] = signals[name]
-    out = {"deal_id": pd.Series(enc.deal_ids[deal], dtype="str"),
-           "as_of": pd.Series(pd.to_datetime(as_of_ms, unit="ms", utc=True),
-                              dtype="datetime64[ms, UTC]")}
+    parts = [pd.DataFrame({
+        "deal_id": pd.Series(enc.deal_ids_arrow.take(pa.array(deal)), dtype=_STR),
+        "as_of": pd.Series(pd.to_datetime(as_of_ms, unit="ms", utc=True),
+                           dtype="datetime64[ms, UTC]")})]
     if passthrough is not None:
-        for col in passthrough.columns:
-            out[col] = passthrough[col].iloc[order].reset_index(drop=True)
-    columns = dict(zip(numeric, values.T, strict=True))
-    step_names = np.asarray(STEP_CATEGORIES, dtype=object)[np.where(steps >= 0, steps,
-                                                                    np.where(steps == -1, -2, -1))]
-    columns["current_step"] = pd.Categorical(step_names, categories=STEP_CATEGORIES)
-    for c in CONTEXT_CATEGORIES:
-        columns[c] = pd.Categorical(enc.context[c][deal])
-    for f in FEATURES:
-        out[f.name] = columns[f.name]
-    return pd.DataFrame(out)
+        parts.append(passthrough.iloc[order].reset_index(drop=True))
+    step_codes = np.where(steps >= 0, steps, np.where(steps == -1, _LOST, _UNKNOWN))
+    parts.append(pd.DataFrame({"current_step": pd.Categorical.from_codes(
+        step_codes, categories=STEP_CATEGORIES)}))
+    parts.append(pd.DataFrame(values, columns=_NUMERIC, copy=False))
+    parts.append(pd.DataFrame({c: _take_categories(enc.context_categories[c], deal)
+                               for c in CONTEXT_CATEGORIES}))
+    return pd.concat(parts, axis=1)
+
+
+def _take_categories(categorical: pd.Categorical, rows: np.ndarray) -> pd.Categorical:
+    taken = pd.Categorical.from_codes(categorical.codes[rows], dtype=categorical.dtype)
+    return taken.remove_unused_categories()
 
 
 def compute_signals(enc: EncodedHistories, peers: PeerStats, deal: np.ndarray,

@@ -15,9 +15,12 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from features.histories import DealHistories
 from features.schema import ACTIVITY_TYPES, CONTEXT_CATEGORIES, ROLES
@@ -84,8 +87,11 @@ class EncodedHistories:
     close_date_latest_ms: np.ndarray
     context: dict[str, np.ndarray]
     clock: Clock
+    rank: np.ndarray
     stints: Timeline
     activities: Timeline
+    buyer_activities: Timeline
+    seller_activities: Timeline
     bookings: Timeline
     first_engaged: Timeline
     committee: Timeline
@@ -97,6 +103,16 @@ class EncodedHistories:
     def n_deals(self) -> int:
         """Number of deals encoded."""
         return len(self.deal_ids)
+
+    @cached_property
+    def deal_ids_arrow(self) -> pa.Array:
+        """Deal ids as an Arrow string array (fast ``take`` for output columns)."""
+        return pa.array(self.deal_ids.astype(str), type=pa.string())
+
+    @cached_property
+    def context_categories(self) -> dict[str, pd.Categorical]:
+        """Each context column as a categorical over all encoded deals."""
+        return {c: pd.Categorical(values) for c, values in self.context.items()}
 
 
 def to_ms(series: pd.Series) -> np.ndarray:
@@ -118,14 +134,11 @@ def arrays_from_tables(h: DealHistories) -> HistoryArrays:
     index = pd.Index(deals["deal_id"].astype("str"))
 
     def pos(frame: pd.DataFrame) -> np.ndarray:
-        return index.get_indexer(frame["deal_id"].astype("str")).astype(np.int64)
+        return codes(frame["deal_id"], index)
 
-    def codes(series: pd.Series, vocab: tuple[str, ...]) -> np.ndarray:
-        mapping = {v: i for i, v in enumerate(vocab)}
-        return series.astype("str").map(mapping).to_numpy(dtype=np.float64, na_value=-1
-                                                          ).astype(np.int64)
-
-    stages, acts, members, changes = h.stage_history, h.activities, h.contacts, h.field_history
+    # rows of deals that are not in the deals table cannot inform any feature row: drop them
+    stages, acts, members, changes = (frame[pos(frame) >= 0] for frame in (
+        h.stage_history, h.activities, h.contacts, h.field_history))
     status = stages["status"].astype("str").to_numpy(dtype=object)
     stage_code = np.where(status == "won", len(STEPS) - 1,
                           np.where(status == "lost", -1, codes(stages["step"], STEPS)))
@@ -179,24 +192,49 @@ def encode_arrays(a: HistoryArrays) -> EncodedHistories:
     np.minimum.at(role_first, (a.member_deal[mapped], a.member_role[mapped]),
                   a.member_ms[mapped])
     close, amount = a.change_is_close, a.change_is_amount
-    slip_days = np.nan_to_num((a.new_close_ms - a.old_close_ms) / MS_PER_DAY, nan=0.0)
+    n = len(a.deal_ids)
+    acts = Timeline.build(clock, a.act_deal, known, type=a.act_type, buyer=a.act_buyer)
+    buyer = acts.columns["buyer"]
+    acts.add_prefix("buyer", buyer).add_prefix("seller", ~buyer)
+    for i, kind in enumerate(ACTIVITY_TYPES):
+        acts.add_prefix(kind, acts.columns["type"] == i)
+    close_changes = Timeline.build(
+        clock, a.change_deal[close], a.change_ms[close], old=a.old_close_ms[close],
+        new=a.new_close_ms[close])
+    slip = (close_changes.columns["new"] - close_changes.columns["old"]) / MS_PER_DAY
+    slip = np.nan_to_num(slip, nan=0.0)
+    close_changes.add_prefix("push", slip > 0).add_prefix("slip", np.maximum(slip, 0.0))
+    rank = np.empty(n, dtype=np.int64)
+    rank[np.argsort(a.deal_ids.astype(str), kind="stable")] = np.arange(n)
     return EncodedHistories(
         deal_ids=a.deal_ids, created_ms=a.created_ms, closed_ms=a.closed_ms, owner=a.owner,
         account=a.account, amount_latest=a.amount_latest,
-        close_date_latest_ms=a.close_date_latest_ms, context=a.context, clock=clock,
-        stints=_stints(clock, a.stage_deal, a.stage_ms, a.stage_code),
-        activities=Timeline.build(clock, a.act_deal, known, type=a.act_type, buyer=a.act_buyer),
-        bookings=Timeline.build(clock, a.act_deal, recorded),
-        first_engaged=Timeline.build(clock, e_deal, e_ms),
-        committee=Timeline.build(clock, m_deal, m_ms),
+        close_date_latest_ms=a.close_date_latest_ms, context=a.context, clock=clock, rank=rank,
+        stints=_stints(clock, a.stage_deal, a.stage_ms, a.stage_code).index_deals(n),
+        activities=acts.index_deals(n),
+        buyer_activities=acts.subset(buyer).index_deals(n),
+        seller_activities=acts.subset(~buyer).index_deals(n),
+        bookings=Timeline.build(clock, a.act_deal, recorded).index_deals(n),
+        first_engaged=Timeline.build(clock, e_deal, e_ms).index_deals(n),
+        committee=Timeline.build(clock, m_deal, m_ms).index_deals(n),
         role_first_ms=role_first,
-        close_changes=Timeline.build(
-            clock, a.change_deal[close], a.change_ms[close], old=a.old_close_ms[close],
-            new=a.new_close_ms[close], push=(slip_days[close] > 0).astype(np.float64),
-            slip=np.maximum(slip_days[close], 0.0)),
+        close_changes=close_changes.index_deals(n),
         amount_changes=Timeline.build(clock, a.change_deal[amount], a.change_ms[amount],
-                                      old=a.old_amount[amount], new=a.new_amount[amount]),
+                                      old=a.old_amount[amount], new=a.new_amount[amount]
+                                      ).index_deals(n),
     )
+
+
+def codes(series: pd.Series, vocab: pd.Index | tuple[str, ...]) -> np.ndarray:
+    """Position of each value in ``vocab`` (-1 when missing or absent), by Arrow hash lookup.
+
+    Example:
+        >>> codes(pd.Series(["b", None, "z"]), ("a", "b")).tolist()
+        [1, -1, -1]
+    """
+    values = pa.array(series.astype("str"))
+    found = pc.index_in(values, value_set=pa.array(list(vocab), type=pa.string()))
+    return np.asarray(found.fill_null(-1).to_numpy(), dtype=np.int64)
 
 
 def _ms_or_nan(series: pd.Series) -> np.ndarray:
@@ -208,12 +246,15 @@ def _ms_or_nan(series: pd.Series) -> np.ndarray:
 def _first_per_pair(deal: np.ndarray, code: np.ndarray, t: np.ndarray
                     ) -> tuple[np.ndarray, np.ndarray]:
     """Earliest time of each distinct (deal, code) pair: (deal, first time) arrays."""
-    if not len(deal):
-        return deal.astype(np.int64), t.astype(np.int64)
-    order = np.lexsort((t, code, deal))
-    d, c = deal[order], code[order]
-    first = np.r_[True, (d[1:] != d[:-1]) | (c[1:] != c[:-1])]
-    return d[first].astype(np.int64), t[order][first].astype(np.int64)
+    if len(deal) < 20_000:  # small (live scoring): a sort beats pandas' groupby set-up
+        order = np.lexsort((t, code, deal))
+        d, c = deal[order], code[order]
+        first = np.r_[True, (d[1:] != d[:-1]) | (c[1:] != c[:-1])] if len(d) else d > 0
+        return d[first].astype(np.int64), t[order][first].astype(np.int64)
+    width = int(code.max()) + 1
+    first = pd.Series(t, copy=False).groupby(deal.astype(np.int64) * width + code,
+                                             sort=False).min()
+    return (first.index.to_numpy() // width).astype(np.int64), first.to_numpy(dtype=np.int64)
 
 
 def _stints(clock: Clock, deal: np.ndarray, t_ms: np.ndarray, code: np.ndarray) -> Timeline:

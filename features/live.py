@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+import pandas as pd
 
 from features.build import STEP_CATEGORIES, compute_signals
 from features.encode import ALL_ROLES, STEPS, HistoryArrays, encode_arrays
@@ -47,6 +48,10 @@ def to_ms(value: object) -> int:
         >>> to_ms("1970-01-01T00:00:01.5Z")
         1500
     """
+    if isinstance(value, pd.Timestamp):
+        if value.tzinfo is None:
+            raise ValueError(f"time {value!r} must be timezone-aware (e.g. ...Z or +01:00)")
+        return value.value // 1_000_000
     if value is None or value == "" or value != value:
         return int(NEVER_MS)
     if isinstance(value, str):

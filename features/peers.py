@@ -45,13 +45,17 @@ class TrackRecord:
         code = entity.astype("str").map(codes).to_numpy(dtype=np.int64)
         tl = Timeline.build(clock, code, closed_ms, won=(outcome == "won").to_numpy(bool),
                             nd=(outcome == "no_decision").to_numpy(bool))
+        tl.index_deals(len(codes) + 1)
         return cls(codes, tl, tl.prefix(tl.columns["won"]), tl.prefix(tl.columns["nd"]))
 
-    def query(self, entity: np.ndarray, as_of_ms: np.ndarray
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(closed, won, no_decision) counts per entity for deals closed at or before as_of."""
-        code = np.fromiter((self.codes.get(e, len(self.codes)) for e in entity),
+    def code_of(self, entity: np.ndarray) -> np.ndarray:
+        """Codes of entity names (one past the last code for entities never seen closing)."""
+        return np.fromiter((self.codes.get(e, len(self.codes)) for e in entity),
                            dtype=np.int64, count=len(entity))
+
+    def query(self, code: np.ndarray, as_of_ms: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(closed, won, no_decision) counts per entity code for deals closed by as_of."""
         hi, lo = self.timeline.upto(code, as_of_ms), self.timeline.start(code)
         return ((hi - lo).astype(np.float64), self.won_prefix[hi] - self.won_prefix[lo],
                 self.nd_prefix[hi] - self.nd_prefix[lo])
@@ -109,8 +113,12 @@ class PeerStats:
 
     def rates(self, record: TrackRecord, entity: np.ndarray, as_of_ms: np.ndarray
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(closed count, smoothed win rate, smoothed no-decision rate) known at as_of."""
-        n, won, nd = record.query(entity, as_of_ms)
+        """(closed count, smoothed win rate, smoothed no-decision rate) known at as_of.
+
+        ``entity`` holds names, or codes from ``record.code_of`` (int arrays).
+        """
+        code = entity if entity.dtype.kind == "i" else record.code_of(entity)
+        n, won, nd = record.query(code, as_of_ms)
         k = np.searchsorted(self.closed_sorted_ms, as_of_ms, side="right")
         total = np.maximum(k, 1).astype(np.float64)
         prior_won = np.where(k > 0, self.won_prefix[k] / total, np.nan)

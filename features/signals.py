@@ -19,7 +19,7 @@ import numpy as np
 from features.encode import ALL_ROLES, EncodedHistories
 from features.peers import PeerStats
 from features.schema import ACTIVITY_TYPES, ROLES, TYPE_WINDOWS_DAYS, WINDOWS_DAYS
-from features.timeline import MS_PER_DAY
+from features.timeline import MS_PER_DAY, Timeline
 
 Signals = dict[str, np.ndarray]
 
@@ -56,11 +56,7 @@ def engagement_signals(enc: EncodedHistories, deal: np.ndarray, as_of: np.ndarra
     """Activity counts, recency, response ratio, trend, breadth and committee coverage."""
     acts = enc.activities
     start, now = acts.start(deal), acts.upto(deal, as_of)
-    buyer = acts.columns["buyer"].astype(np.float64)
-    kind = acts.columns["type"]
-    prefixes = {"buyer": acts.prefix(buyer), "seller": acts.prefix(1.0 - buyer)}
-    prefixes |= {t: acts.prefix((kind == i).astype(np.float64))
-                 for i, t in enumerate(ACTIVITY_TYPES)}
+    prefixes = acts.prefixes
     out: Signals = {}
     lower: dict[int, np.ndarray] = {}
     for w in sorted({*WINDOWS_DAYS, *TYPE_WINDOWS_DAYS, 28}):
@@ -77,10 +73,10 @@ def engagement_signals(enc: EncodedHistories, deal: np.ndarray, as_of: np.ndarra
         for t in ACTIVITY_TYPES:
             out[f"{t}_activities_{w}d"] = window(t, w)
     created = enc.created_ms[deal]
-    out["days_since_buyer_activity"] = _days(as_of - _last_time(acts, buyer > 0, deal, as_of,
-                                                                 created))
-    out["days_since_seller_touch"] = _days(as_of - _last_time(acts, buyer == 0, deal, as_of,
-                                                              created))
+    out["days_since_buyer_activity"] = _days(
+        as_of - _last_time(enc.buyer_activities, deal, as_of, created))
+    out["days_since_seller_touch"] = _days(
+        as_of - _last_time(enc.seller_activities, deal, as_of, created))
     b30, s30 = out["buyer_activities_30d"], out["seller_activities_30d"]
     out["buyer_response_ratio"] = np.where(b30 + s30 > 0, b30 / np.maximum(b30 + s30, 1), np.nan)
     recent = out["buyer_activities_14d"]
@@ -103,17 +99,13 @@ def engagement_signals(enc: EncodedHistories, deal: np.ndarray, as_of: np.ndarra
     return out
 
 
-def _last_time(acts, mask: np.ndarray, deal: np.ndarray, as_of: np.ndarray,
+def _last_time(events: Timeline, deal: np.ndarray, as_of: np.ndarray,
                fallback: np.ndarray) -> np.ndarray:
-    """Time of each deal's last known activity among ``mask`` (``fallback`` when none)."""
-    sub = np.flatnonzero(mask)
-    keys = acts.keys[sub]
-    hi = np.searchsorted(keys, acts.clock.key(deal, as_of), side="right")
-    lo = np.searchsorted(keys, np.asarray(deal, dtype=np.int64) << acts.clock.time_bits,
-                         side="left")
-    has = hi > lo
+    """Time of each deal's last known event (``fallback`` when none)."""
+    hi = events.upto(deal, as_of)
+    has = hi > events.start(deal)
     out = fallback.astype(np.int64).copy()
-    out[has] = acts.t_ms[sub[hi[has] - 1]]
+    out[has] = events.t_ms[hi[has] - 1]
     return out
 
 
@@ -125,8 +117,7 @@ def commitment_signals(enc: EncodedHistories, deal: np.ndarray, as_of: np.ndarra
     """
     cc, ac = enc.close_changes, enc.amount_changes
     c_lo, c_hi = cc.start(deal), cc.upto(deal, as_of)
-    pushes = cc.prefix(cc.columns["push"])
-    slips = cc.prefix(cc.columns["slip"])
+    pushes, slips = cc.prefixes["push"], cc.prefixes["slip"]
     close_at = _value_at(cc, deal, as_of, enc.close_date_latest_ms[deal])
     amount = _value_at(ac, deal, as_of, enc.amount_latest[deal])
     n_amount = ac.count(deal, as_of).astype(np.float64)
@@ -166,8 +157,11 @@ def _value_at(changes, deal: np.ndarray, as_of: np.ndarray,
 def context_signals(enc: EncodedHistories, deal: np.ndarray, as_of: np.ndarray,
                     peers: PeerStats, amount: np.ndarray) -> Signals:
     """Amount known at as_of, and the owner's and account's closed-deal track records."""
-    n_o, win_o, nd_o = peers.rates(peers.owners, enc.owner[deal], as_of)
-    n_a, win_a, _ = peers.rates(peers.accounts, enc.account[deal], as_of)
+    unique, inverse = np.unique(deal, return_inverse=True)
+    owners = peers.owners.code_of(enc.owner[unique])[inverse]
+    accounts = peers.accounts.code_of(enc.account[unique])[inverse]
+    n_o, win_o, nd_o = peers.rates(peers.owners, owners, as_of)
+    n_a, win_a, _ = peers.rates(peers.accounts, accounts, as_of)
     return {
         "amount": amount,
         "owner_closed_deals": n_o,

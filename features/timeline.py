@@ -20,7 +20,7 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -51,8 +51,9 @@ class Clock:
 
     def key(self, deal: np.ndarray, t_ms: np.ndarray) -> np.ndarray:
         """Composite keys; times are clipped into the clock's range."""
-        rel = np.clip(np.asarray(t_ms, dtype=np.int64) - self.base_ms, 0,
-                      (1 << self.time_bits) - 1)
+        rel = np.asarray(t_ms, dtype=np.int64) - self.base_ms
+        np.maximum(rel, 0, out=rel)
+        np.minimum(rel, (1 << self.time_bits) - 1, out=rel)
         return (np.asarray(deal, dtype=np.int64) << self.time_bits) | rel
 
 
@@ -65,6 +66,8 @@ class Timeline:
     t_ms: np.ndarray
     deal: np.ndarray
     columns: dict[str, np.ndarray]
+    offsets: np.ndarray | None = None
+    prefixes: dict[str, np.ndarray] = field(default_factory=dict)
 
     @classmethod
     def build(cls, clock: Clock, deal: np.ndarray, t_ms: np.ndarray,
@@ -79,8 +82,16 @@ class Timeline:
     def __len__(self) -> int:
         return len(self.keys)
 
+    def index_deals(self, n_deals: int) -> Timeline:
+        """Precompute where each of deals ``0..n_deals-1`` starts (faster start/end); chainable."""
+        bounds = np.arange(n_deals + 1, dtype=np.int64) << self.clock.time_bits
+        self.offsets = np.searchsorted(self.keys, bounds, side="left")
+        return self
+
     def start(self, deal: np.ndarray) -> np.ndarray:
         """Position of each deal's first event (or where it would be)."""
+        if self.offsets is not None:
+            return self.offsets[deal]
         return np.searchsorted(self.keys, np.asarray(deal, dtype=np.int64) << self.clock.time_bits,
                                side="left")
 
@@ -98,6 +109,18 @@ class Timeline:
 
     def prefix(self, values: np.ndarray) -> np.ndarray:
         """Prefix sums with a leading 0, so ``p[upto] - p[start]`` sums a deal's known events."""
-        out = np.zeros(len(values) + 1, dtype=np.float64)
+        values = np.asarray(values)
+        values = values if values.dtype.kind == "f" else values.astype(np.int64)
+        out = np.zeros(len(values) + 1, dtype=values.dtype)
         np.cumsum(values, out=out[1:])
         return out
+
+    def add_prefix(self, name: str, values: np.ndarray) -> Timeline:
+        """Store :meth:`prefix` of ``values`` (in timeline order) under ``name``; chainable."""
+        self.prefixes[name] = self.prefix(values)
+        return self
+
+    def subset(self, mask: np.ndarray) -> Timeline:
+        """The events where ``mask`` holds (already in order), as a timeline of their own."""
+        return Timeline(self.clock, self.keys[mask], self.t_ms[mask], self.deal[mask],
+                        {k: v[mask] for k, v in self.columns.items()})

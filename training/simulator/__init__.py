@@ -22,6 +22,7 @@ from training.simulator.replay import (
 from training.simulator.simulate import (
     SimulatedPipeline,
     SimulationSummary,
+    iter_export_chunks,
     simulate_frames,
     simulate_to_dir,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "SimulationSummary",
     "always",
     "historic_policy",
+    "iter_export_chunks",
     "no_action",
     "replay",
     "roc_auc",
