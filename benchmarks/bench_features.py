@@ -56,7 +56,7 @@ def build_canonical(n_deals: int, seed: int, out: Path, chunk_size: int = 100_00
 
 
 def measure(canonical: Path) -> dict[str, float]:
-    """Build weekly snapshots + features once; return timings and memory (run in a fresh process)."""
+    """Build weekly snapshots + features once; timings and memory (run in a fresh process)."""
     from features.build import build_features
     from features.encode import encode
     from features.histories import DealHistories
@@ -81,7 +81,7 @@ def measure(canonical: Path) -> dict[str, float]:
 
 
 def peak_rss_bytes() -> int:
-    """This process's peak resident memory (VmHWM; unlike ru_maxrss, not inherited on exec)."""
+    """Peak resident memory of the process (VmHWM; unlike ru_maxrss, not inherited on exec)."""
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) * 1024
