@@ -144,7 +144,7 @@ def arrays_from_tables(h: DealHistories) -> HistoryArrays:
                           np.where(status == "lost", -1, codes(stages["step"], STEPS)))
     contact_codes, _ = pd.factorize(
         pd.concat([acts["contact_id"], members["contact_id"]]).astype("str"))
-    act_contact = contact_codes[: len(acts)].astype(np.int64)
+    act_contact = contact_codes[: len(acts)].astype(np.int32)
     field = changes["field"].astype("str")
     return HistoryArrays(
         deal_ids=index.to_numpy(dtype=object),
@@ -158,11 +158,12 @@ def arrays_from_tables(h: DealHistories) -> HistoryArrays:
         stage_deal=pos(stages), stage_ms=to_ms(stages["entered_at"]),
         stage_code=stage_code.astype(np.int64),
         act_deal=pos(acts), act_occurred_ms=to_ms(acts["occurred_at"]),
-        act_recorded_ms=to_ms(acts["recorded_at"]), act_type=codes(acts["type"], ACTIVITY_TYPES),
+        act_recorded_ms=to_ms(acts["recorded_at"]),
+        act_type=codes(acts["type"], ACTIVITY_TYPES).astype(np.int8),
         act_buyer=(acts["direction"].astype("str") == "buyer").to_numpy(dtype=bool),
         act_contact=act_contact,
         member_deal=pos(members),
-        member_contact=contact_codes[len(acts):].astype(np.int64),
+        member_contact=contact_codes[len(acts):].astype(np.int32),
         member_role=codes(members["role"], ALL_ROLES), member_ms=to_ms(members["added_at"]),
         change_deal=pos(changes), change_ms=to_ms(changes["changed_at"]),
         change_is_close=(field == "close_date").to_numpy(dtype=bool),

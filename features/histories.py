@@ -13,6 +13,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 
 from features.contract import TABLES_BY_NAME
 
@@ -65,4 +66,5 @@ class DealHistories:
             if not path.is_file():
                 raise FileNotFoundError(f"canonical table {name!r} not found: {path}")
             tables[name] = spec.conform(pd.read_parquet(path))
+        pa.default_memory_pool().release_unused()  # hand Parquet decode buffers back to the OS
         return cls(**tables)

@@ -64,7 +64,6 @@ class Timeline:
     clock: Clock
     keys: np.ndarray
     t_ms: np.ndarray
-    deal: np.ndarray
     columns: dict[str, np.ndarray]
     offsets: np.ndarray | None = None
     prefixes: dict[str, np.ndarray] = field(default_factory=dict)
@@ -76,8 +75,12 @@ class Timeline:
         keys = clock.key(deal, t_ms)
         order = np.argsort(keys, kind="stable")
         return cls(clock, keys[order], np.asarray(t_ms, dtype=np.int64)[order],
-                   np.asarray(deal, dtype=np.int64)[order],
                    {name: np.asarray(col)[order] for name, col in columns.items()})
+
+    @property
+    def deal(self) -> np.ndarray:
+        """Deal position of each event (derived from the keys)."""
+        return self.keys >> self.clock.time_bits
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -110,7 +113,7 @@ class Timeline:
     def prefix(self, values: np.ndarray) -> np.ndarray:
         """Prefix sums with a leading 0, so ``p[upto] - p[start]`` sums a deal's known events."""
         values = np.asarray(values)
-        values = values if values.dtype.kind == "f" else values.astype(np.int64)
+        values = values if values.dtype.kind == "f" else values.astype(np.int32)
         out = np.zeros(len(values) + 1, dtype=values.dtype)
         np.cumsum(values, out=out[1:])
         return out
@@ -121,6 +124,5 @@ class Timeline:
         return self
 
     def subset(self, mask: np.ndarray) -> Timeline:
-        """The events where ``mask`` holds (already in order), as a timeline of their own."""
-        return Timeline(self.clock, self.keys[mask], self.t_ms[mask], self.deal[mask],
-                        {k: v[mask] for k, v in self.columns.items()})
+        """The events where ``mask`` holds (already in order): keys and times, no columns."""
+        return Timeline(self.clock, self.keys[mask], self.t_ms[mask], {})
