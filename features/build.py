@@ -65,7 +65,7 @@ def features_for(enc: EncodedHistories, peers: PeerStats, deal: np.ndarray,
     """Feature rows for explicit query rows (deal positions in ``enc``, as_of in ms)."""
     order = np.lexsort((as_of_ms, enc.rank[deal]))
     deal, as_of_ms = deal[order], as_of_ms[order]
-    values = np.empty((len(deal), len(_NUMERIC)), dtype=np.float32)
+    values = np.empty((len(deal), len(_NUMERIC)), dtype=np.float32, order="F")
     steps = np.empty(len(deal), dtype=np.int64)
     for lo in range(0, len(deal), BLOCK_ROWS):
         block = slice(lo, lo + BLOCK_ROWS)

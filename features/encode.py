@@ -14,7 +14,7 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
@@ -98,6 +98,7 @@ class EncodedHistories:
     role_first_ms: np.ndarray
     close_changes: Timeline
     amount_changes: Timeline
+    cache: dict[object, object] = field(default_factory=dict, repr=False)
 
     @property
     def n_deals(self) -> int:
@@ -234,7 +235,9 @@ def codes(series: pd.Series, vocab: pd.Index | tuple[str, ...]) -> np.ndarray:
         [1, -1, -1]
     """
     values = pa.array(series.astype("str"))
-    found = pc.index_in(values, value_set=pa.array(list(vocab), type=pa.string()))
+    known = vocab.astype("str") if isinstance(vocab, pd.Index) else pd.Index(list(vocab),
+                                                                            dtype="str")
+    found = pc.index_in(values, value_set=pa.array(known))
     return np.asarray(found.fill_null(-1).to_numpy(), dtype=np.int64)
 
 

@@ -157,11 +157,12 @@ def _value_at(changes, deal: np.ndarray, as_of: np.ndarray,
 def context_signals(enc: EncodedHistories, deal: np.ndarray, as_of: np.ndarray,
                     peers: PeerStats, amount: np.ndarray) -> Signals:
     """Amount known at as_of, and the owner's and account's closed-deal track records."""
-    unique, inverse = np.unique(deal, return_inverse=True)
-    owners = peers.owners.code_of(enc.owner[unique])[inverse]
-    accounts = peers.accounts.code_of(enc.account[unique])[inverse]
-    n_o, win_o, nd_o = peers.rates(peers.owners, owners, as_of)
-    n_a, win_a, _ = peers.rates(peers.accounts, accounts, as_of)
+    key = ("entity_codes", id(peers))
+    if key not in enc.cache:  # one dictionary lookup per deal, reused by every block
+        enc.cache[key] = (peers.owners.code_of(enc.owner), peers.accounts.code_of(enc.account))
+    owners, accounts = enc.cache[key]
+    n_o, win_o, nd_o = peers.rates(peers.owners, owners[deal], as_of)
+    n_a, win_a, _ = peers.rates(peers.accounts, accounts[deal], as_of)
     return {
         "amount": amount,
         "owner_closed_deals": n_o,
