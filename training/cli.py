@@ -154,27 +154,127 @@ def run_features(canonical: Path, out: Path, *, cadence: str = "7D",
     return rows
 
 
+def _load_canonical(canonical: Path):
+    import json
+
+    from features.histories import DealHistories
+
+    try:
+        histories = DealHistories.read_parquet(canonical)
+        report = json.loads((canonical / "ingest_report.json").read_text())
+        return histories, pd.Timestamp(report["export_time"])
+    except (OSError, ValueError, KeyError) as exc:
+        _fail(f"cannot read canonical tables in {canonical} (run `dealrisk ingest` first): {exc}")
+
+
+@app.command()
+def train(
+    canonical: Annotated[Path, typer.Argument(help="Directory written by `dealrisk ingest`.")],
+    horizon: Annotated[int, typer.Option(min=1, help="Label horizon H in days.")] = 30,
+    learning_rate: Annotated[float, typer.Option(help="LightGBM learning rate.")] = 0.05,
+    num_leaves: Annotated[int, typer.Option(help="LightGBM leaves per tree.")] = 31,
+    n_estimators: Annotated[int, typer.Option(help="Max boosting rounds.")] = 2000,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    truth: Annotated[Path | None, typer.Option(
+        help="Simulator truth/ folder: adds the oracle baseline.")] = None,
+    run_name: Annotated[str | None, typer.Option(help="MLflow run name.")] = None,
+) -> None:
+    """Train the stall and no-decision models, log the run to MLflow and register the model."""
+    run_train(canonical, horizon=horizon, learning_rate=learning_rate, num_leaves=num_leaves,
+              n_estimators=n_estimators, seed=seed, truth=truth, run_name=run_name)
+
+
+def run_train(canonical: Path, *, truth: Path | None = None, run_name: str | None = None,
+              **hyper: object):
+    """Train from canonical tables, track in MLflow, print the evaluation; return both."""
+    from training.model import TrainConfig
+    from training.pipeline import train_pipeline
+    from training.reporting import print_training
+    from training.tracking import log_training, setup_tracking
+
+    histories, export_time = _load_canonical(canonical)
+    truth_daily = pd.read_parquet(truth / "daily.parquet") if truth is not None else None
+    uri = setup_tracking()
+    config = TrainConfig(**{k: v for k, v in hyper.items() if v is not None})
+    with progress_bar(console) as bar:
+        task = bar.add_task("training", total=None)
+        result = train_pipeline(histories, config=config, known_until=export_time,
+                                truth_daily=truth_daily,
+                                progress=lambda stage: bar.update(task, description=stage))
+        bar.update(task, description="logging to MLflow")
+        tracked = log_training(result, run_name=run_name, source=str(canonical.absolute()))
+    print_training(console, result, tracked, uri)
+    return result, tracked
+
+
+@app.command()
+def rank(
+    canonical: Annotated[Path, typer.Argument(help="Directory written by `dealrisk ingest`.")],
+    out: Annotated[Path, typer.Option(help="Where ranking.csv and ranking.html go.")] = Path(
+        "out/report"),
+    model: Annotated[str, typer.Option(help="Registered model URI (alias or version).")] = (
+        "models:/dealrisk@champion"),
+    as_of: Annotated[str | None, typer.Option(
+        help="Rank deals open at this time (ISO 8601 with offset); default: the export time."
+    )] = None,
+    top: Annotated[int, typer.Option(help="Rows shown in the terminal.")] = 15,
+) -> None:
+    """Rank open deals by revenue at risk; write a CSV and a self-contained HTML report."""
+    run_rank(canonical, out, model_uri=model, as_of=as_of, top=top)
+
+
+def run_rank(canonical: Path, out: Path, *, model_uri: str = "models:/dealrisk@champion",
+             as_of: str | None = None, top: int = 15) -> dict[str, Path]:
+    """Score and rank open deals with a registered model; return the written report paths."""
+    from mlflow.exceptions import MlflowException
+
+    from training.ranking import rank_open_deals
+    from training.report import write_reports
+    from training.reporting import print_ranking
+    from training.tracking import load_model, setup_tracking
+
+    histories, export_time = _load_canonical(canonical)
+    stamp = _export_time(as_of, canonical, lambda _: None) if as_of else export_time
+    setup_tracking()
+    try:
+        with console.status(f"loading {model_uri}"):
+            risk_model = load_model(model_uri)
+    except MlflowException as exc:
+        _fail(f"cannot load {model_uri}: {exc.message} (train one with `dealrisk train`)")
+    with console.status("scoring open deals"):
+        ranking = rank_open_deals(risk_model, histories, stamp)
+    paths = write_reports(ranking, out, as_of=stamp, model_version=str(risk_model.version))
+    print_ranking(console, ranking.head(top), as_of=stamp, model_version=str(risk_model.version))
+    console.print(f"report: [bold]{paths['html']}[/]  csv: [bold]{paths['csv']}[/]")
+    return paths
+
+
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="Working directory for the demo.")] = Path("demo"),
     deals: Annotated[int, typer.Option(min=1, help="Deals to simulate.")] = 5000,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 1,
 ) -> None:
-    """Run the main job end to end on embedded defaults: simulate, ingest, features, summary."""
+    """Run the main job end to end: simulate, ingest, features, train + track, rank."""
     export_dir, canonical_dir = out / "export", out / "canonical"
     console.rule("[bold]1. simulate a B2B pipeline")
     simulate(deals=deals, seed=seed, out=export_dir, fmt="csv", chunk_size=50_000)
     console.rule("[bold]2. ingest and validate the Salesforce-style export")
-    result = run_ingest(export_dir, canonical_dir)
+    run_ingest(export_dir, canonical_dir)
     console.rule("[bold]3. point-in-time features (weekly snapshots)")
     run_features(canonical_dir, out / "features.parquet")
-    console.rule("[bold]4. summary")
-    closed = result.histories.deals.dropna(subset=["outcome"])
-    mix = closed["outcome"].value_counts(normalize=True).to_dict()
-    print_outcome_mix(console, {**mix, "open": int(result.histories.deals["outcome"].isna().sum())},
-                      title="Ingested outcomes (closed deals)")
+    console.rule("[bold]4. train, track in MLflow and register")
+    run_train(canonical_dir, truth=export_dir / "truth", run_name="demo")
+    console.rule("[bold]5. rank open deals by revenue at risk")
+    paths = run_rank(canonical_dir, out / "report")
+    console.rule("[bold]done")
     console.print(f"canonical tables: [bold]{canonical_dir}[/]  rejections: "
                   f"[bold]{canonical_dir / 'rejections.csv'}[/]")
+    console.print(f"risk ranking: [bold]{paths['html']}[/] and [bold]{paths['csv']}[/]")
+    from training.tracking import default_tracking_uri
+
+    console.print(f"MLflow UI: [bold].venv/bin/mlflow ui --backend-store-uri "
+                  f"{default_tracking_uri()}[/]")
 
 
 def main() -> None:

@@ -26,7 +26,11 @@ from rich.progress import (
 from rich.table import Table
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from features.ingest import IngestResult
+    from training.pipeline import TrainResult
+    from training.tracking import TrackedRun
 
 
 def progress_bar(console: Console) -> Progress:
@@ -77,3 +81,49 @@ def print_ingest_report(console: Console, result: IngestResult, paths: dict[str,
         console.print("[bold red]accounting error: read != accepted + rejected[/]")
     console.print(f"wrote canonical tables to [bold]{paths['report'].parent}[/], "
                   f"rejections to [bold]{paths['rejections']}[/]")
+
+
+def print_training(console: Console, result: TrainResult, tracked: TrackedRun, uri: str) -> None:
+    """Print held-out metrics of the model beside its baselines, the warnings and the alias."""
+    metrics = result.metrics
+    table = Table(title="Held-out evaluation (test window)")
+    table.add_column("target")
+    table.add_column("measure")
+    for who in ("model", "stage-age rule", "logistic regression", "oracle"):
+        table.add_column(who, justify="right")
+    prefixes = ("test", "baseline_rule", "baseline_logreg", "oracle")
+    for target in ("stall", "no_decision"):
+        for measure in ("roc_auc", "pr_auc", "brier", "ece", "lift_top_decile"):
+            cells = []
+            for prefix in prefixes:
+                value = metrics.get(f"{prefix}.{target}.{measure}")
+                cells.append("" if value is None or value != value else f"{value:.3f}")
+            if any(cells):
+                table.add_row(target, measure, *cells)
+    console.print(table)
+    for warning in result.warnings:
+        console.print(f"[yellow]warning:[/] {warning}")
+    champion = tracked.champion_mean_auc
+    versus = ("" if champion is None else
+              f" (mean AUC {tracked.mean_auc:.3f} vs champion {champion:.3f} on the same holdout)")
+    console.print(f"registered [bold]dealrisk[/] version {tracked.version} as "
+                  f"[bold]{tracked.alias}[/]{versus}; run {tracked.run_id} in {uri}")
+
+
+def print_ranking(console: Console, ranking: pd.DataFrame, *, as_of: object,
+                  model_version: str) -> None:
+    """Print the top of the ranking as a table."""
+    table = Table(title=f"Open deals by revenue at risk — as of {as_of}, model v{model_version}")
+    for col, justify in (("#", "right"), ("deal", "left"), ("owner", "left"),
+                         ("step", "left"), ("days", "right"), ("stall", "right"),
+                         ("no dec.", "right"), ("Δ", "right"), ("at risk", "right"),
+                         ("top reason", "left")):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for r in ranking.to_dict("records"):
+        change = r["risk_change"]
+        table.add_row(str(r["rank"]), str(r["name"] or r["deal_id"]), str(r["owner_id"]),
+                      r["buyer_step"], f"{r['days_in_step']:.0f}", f"{r['stall_risk']:.0%}",
+                      f"{r['no_decision_risk']:.0%}",
+                      "new" if change != change else f"{100 * change:+.0f}",
+                      f"{r['revenue_at_risk']:,.0f}", r["reasons"][0] if r["reasons"] else "")
+    console.print(table)
