@@ -3,7 +3,9 @@
 For each size: simulate a Salesforce-style export chunk by chunk, ingest it through the real
 reader into canonical tables (cached under --workdir), then, in a fresh process, build weekly
 training snapshots and their features (encode + peers + sampler + feature function) and measure
-wall time, input events/s, snapshot rows/s and peak RSS against the input tables' in-memory size.
+wall time, input events/s, snapshot rows/s and peak memory (the larger of the process's peak RSS
+and the sampled PSS of the process and its forked workers) against the input tables' in-memory
+size.  ``--workers`` (default: all cores) forked feature workers; ``--workers 1`` is one process.
 Finally it times the live single-deal path on a deal with 50 activities.
 
 Prints a line per size and, last, one JSON line with at least: events_per_s_1m,
@@ -17,15 +19,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import psutil
 import pyarrow.parquet as pq
 
 
@@ -55,7 +60,42 @@ def build_canonical(n_deals: int, seed: int, out: Path, chunk_size: int = 100_00
         "export_time": export_time.isoformat(), "rejected": rejected}))
 
 
-def measure(canonical: Path) -> dict[str, float]:
+class TreeMemory:
+    """Samples the proportional memory (PSS) of this process and its children in a thread.
+
+    Forked feature workers share pages copy-on-write, so summing PSS counts each page once.
+    """
+
+    def __init__(self, interval_s: float = 0.05) -> None:
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(interval_s,), daemon=True)
+
+    def __enter__(self) -> TreeMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self, interval_s: float) -> None:
+        me = psutil.Process()
+        while not self._stop.is_set():
+            total = 0
+            for proc in [me, *me.children(recursive=True)]:
+                try:
+                    rollup = Path(f"/proc/{proc.pid}/smaps_rollup").read_text()
+                except OSError:
+                    continue
+                for line in rollup.splitlines():
+                    if line.startswith("Pss:"):
+                        total += int(line.split()[1]) * 1024
+            self.peak = max(self.peak, total)
+            self._stop.wait(interval_s)
+
+
+def measure(canonical: Path, workers: int) -> dict[str, float]:
     """Build weekly snapshots + features once; timings and memory (run in a fresh process)."""
     from features.build import build_features
     from features.encode import encode
@@ -67,14 +107,18 @@ def measure(canonical: Path) -> dict[str, float]:
     until = pd.Timestamp(json.loads((canonical / "ingest_report.json").read_text())["export_time"])
     input_bytes = sum(int(f.memory_usage(deep=True).sum()) for f in histories.tables().values())
     events = sum(histories.row_counts().values())
-    started = time.perf_counter()
-    encoded = encode(histories)
-    peers = PeerStats.from_histories(histories)
-    pairs = sample_snapshots(histories.deals, until=until)
-    rows = build_features(histories, pairs, peers=peers, encoded=encoded)
-    seconds = time.perf_counter() - started
-    peak = peak_rss_bytes()
-    return {"deals": len(histories.deals), "events": events, "snapshot_rows": len(rows),
+    with TreeMemory() as tree:
+        started = time.perf_counter()
+        pairs = sample_snapshots(histories.deals, until=until)
+        if workers > 1:
+            rows = build_features(histories, pairs, workers=workers)
+        else:
+            rows = build_features(histories, pairs, peers=PeerStats.from_histories(histories),
+                                  encoded=encode(histories))
+        seconds = time.perf_counter() - started
+    peak = max(peak_rss_bytes(), tree.peak)
+    return {"workers": workers, "deals": len(histories.deals), "events": events,
+            "snapshot_rows": len(rows),
             "seconds": seconds, "events_per_s": events / seconds,
             "rows_per_s": len(rows) / seconds, "input_bytes": input_bytes,
             "peak_rss_bytes": peak, "peak_rss_ratio": peak / input_bytes}
@@ -124,10 +168,12 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument("--workdir", type=Path, default=Path("out/bench_features"))
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="forked feature workers (default: all cores)")
     parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:  # child process: one clean measurement
-        print(json.dumps(measure(args.measure)))
+        print(json.dumps(measure(args.measure, args.workers)))
         return
 
     results: dict[int, dict[str, float]] = {}
@@ -136,12 +182,14 @@ def main() -> None:
         if not (canonical / "ingest_report.json").is_file():
             print(f"building canonical tables for {n:,} deals in {canonical}", flush=True)
             build_canonical(n, args.seed, canonical)
-        out = subprocess.run([sys.executable, __file__, "--measure", str(canonical)],
+        out = subprocess.run([sys.executable, __file__, "--measure", str(canonical),
+                              "--workers", str(args.workers)],
                              check=True, capture_output=True, text=True).stdout
         r = results[n] = json.loads(out.strip().splitlines()[-1])
-        print(f"{n:>9,} deals: {r['events']:,} events -> {r['snapshot_rows']:,} snapshot rows "
-              f"in {r['seconds']:.1f} s = {r['events_per_s']:,.0f} events/s, "
-              f"{r['rows_per_s']:,.0f} rows/s; peak RSS {r['peak_rss_bytes'] / 2**30:.2f} GiB "
+        print(f"{n:>9,} deals, {r['workers']} worker(s): {r['events']:,} events -> "
+              f"{r['snapshot_rows']:,} snapshot rows in {r['seconds']:.1f} s = "
+              f"{r['events_per_s']:,.0f} events/s, "
+              f"{r['rows_per_s']:,.0f} rows/s; peak memory {r['peak_rss_bytes'] / 2**30:.2f} GiB "
               f"= {r['peak_rss_ratio']:.2f}x input ({r['input_bytes'] / 2**30:.2f} GiB)",
               flush=True)
     live = live_p50_ms(args.workdir / f"canonical_{min(args.sizes)}_seed{args.seed}")

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from features.encode import STEPS, EncodedHistories, encode, to_ms
+from features.encode import STEPS, EncodedHistories, HistoryArrays, encode, to_ms
 from features.histories import DealHistories
 from features.peers import PeerStats
 from features.schema import CONTEXT_CATEGORIES, FEATURES
@@ -48,12 +48,18 @@ assert FEATURES.names == ["current_step", *_NUMERIC, *CONTEXT_CATEGORIES], "sche
 
 
 def build_features(histories: DealHistories, as_of: AsOfSpec, *, peers: PeerStats | None = None,
-                   encoded: EncodedHistories | None = None) -> pd.DataFrame:
+                   encoded: EncodedHistories | None = None, workers: int = 1) -> pd.DataFrame:
     """Point-in-time feature rows for ``histories`` at ``as_of`` (see the module docstring).
 
     ``peers`` defaults to peer references built from ``histories`` itself; live scoring passes
     the ones built from the training histories.  ``encoded`` lets a caller reuse an encoding.
+    ``workers > 1`` splits the deals over that many forked processes on this machine (see
+    :mod:`features.parallel`); the rows are identical.
     """
+    if workers > 1 and encoded is None:
+        from features.parallel import build_features_forked
+
+        return build_features_forked(histories, as_of, peers=peers, workers=workers)
     enc = encoded if encoded is not None else encode(histories)
     peers = peers if peers is not None else PeerStats.from_histories(histories)
     deal, as_of_ms, passthrough = _resolve(enc, as_of)
@@ -65,24 +71,63 @@ def features_for(enc: EncodedHistories, peers: PeerStats, deal: np.ndarray,
     """Feature rows for explicit query rows (deal positions in ``enc``, as_of in ms)."""
     order = np.lexsort((as_of_ms, enc.rank[deal]))
     deal, as_of_ms = deal[order], as_of_ms[order]
-    values = np.empty((len(deal), len(_NUMERIC)), dtype=np.float32, order="F")
-    steps = np.empty(len(deal), dtype=np.int64)
+    values, steps = empty_outputs(len(deal))
+    fill_signals(enc, peers, deal, as_of_ms, values, steps)
+    return assemble(enc.deal_ids_arrow, enc.context_categories, deal, as_of_ms, values, steps,
+                    None if passthrough is None else passthrough.iloc[order])
+
+
+def empty_outputs(n_rows: int, buffer: memoryview | None = None
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """The numeric feature block (column-major float32) and the step codes.
+
+    With ``buffer`` (e.g. shared memory of :func:`output_bytes` bytes) they live in it.
+    """
+    if buffer is None:
+        return (np.empty((n_rows, len(_NUMERIC)), dtype=np.float32, order="F"),
+                np.empty(n_rows, dtype=np.int64))
+    n_values = n_rows * len(_NUMERIC)
+    values = np.frombuffer(buffer, dtype=np.float32, count=n_values)
+    steps = np.frombuffer(buffer, dtype=np.int64, count=n_rows, offset=4 * n_values + 8
+                          - (4 * n_values) % 8)
+    return values.reshape((n_rows, len(_NUMERIC)), order="F"), steps
+
+
+def output_bytes(n_rows: int) -> int:
+    """Bytes :func:`empty_outputs` needs for ``n_rows`` rows in a caller-provided buffer."""
+    return 4 * n_rows * len(_NUMERIC) + 8 + 8 * n_rows
+
+
+def fill_signals(enc: EncodedHistories, peers: PeerStats, deal: np.ndarray,
+                 as_of_ms: np.ndarray, values: np.ndarray, steps: np.ndarray,
+                 rows: np.ndarray | None = None) -> None:
+    """Compute the signals of query rows (``deal`` in ``enc``) into ``values[rows]``.
+
+    ``rows`` defaults to all rows, in order.
+    """
     for lo in range(0, len(deal), BLOCK_ROWS):
         block = slice(lo, lo + BLOCK_ROWS)
-        signals, steps[block] = compute_signals(enc, peers, deal[block], as_of_ms[block])
+        target = block if rows is None else rows[block]
+        signals, steps[target] = compute_signals(enc, peers, deal[block], as_of_ms[block])
         for j, name in enumerate(_NUMERIC):
-            values[block, j] = signals[name]
+            values[target, j] = signals[name]
+
+
+def assemble(deal_ids: pa.Array, context: dict[str, pd.Categorical], deal: np.ndarray,
+             as_of_ms: np.ndarray, values: np.ndarray, steps: np.ndarray,
+             passthrough: pd.DataFrame | None) -> pd.DataFrame:
+    """The output frame: ids, as_of, passed-through columns, then the schema's features."""
     parts = [pd.DataFrame({
-        "deal_id": pd.Series(enc.deal_ids_arrow.take(pa.array(deal)), dtype=_STR),
+        "deal_id": pd.Series(deal_ids.take(pa.array(deal)), dtype=_STR),
         "as_of": pd.Series(pd.to_datetime(as_of_ms, unit="ms", utc=True),
                            dtype="datetime64[ms, UTC]")})]
     if passthrough is not None:
-        parts.append(passthrough.iloc[order].reset_index(drop=True))
+        parts.append(passthrough.reset_index(drop=True))
     step_codes = np.where(steps >= 0, steps, np.where(steps == -1, _LOST, _UNKNOWN))
     parts.append(pd.DataFrame({"current_step": pd.Categorical.from_codes(
         step_codes, categories=STEP_CATEGORIES)}))
     parts.append(pd.DataFrame(values, columns=_NUMERIC, copy=False))
-    parts.append(pd.DataFrame({c: _take_categories(enc.context_categories[c], deal)
+    parts.append(pd.DataFrame({c: _take_categories(context[c], deal)
                                for c in CONTEXT_CATEGORIES}))
     return pd.concat(parts, axis=1)
 
@@ -101,7 +146,7 @@ def compute_signals(enc: EncodedHistories, peers: PeerStats, deal: np.ndarray,
             **context_signals(enc, deal, as_of, peers, amount)}, step
 
 
-def _resolve(enc: EncodedHistories, as_of: AsOfSpec
+def _resolve(enc: EncodedHistories | HistoryArrays, as_of: AsOfSpec
              ) -> tuple[np.ndarray, np.ndarray, pd.DataFrame | None]:
     if isinstance(as_of, pd.DataFrame):
         missing = {"deal_id", "as_of"} - set(as_of.columns)

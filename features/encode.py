@@ -14,7 +14,7 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import cached_property
 
 import numpy as np
@@ -68,10 +68,28 @@ class HistoryArrays:
     change_ms: np.ndarray
     change_is_close: np.ndarray
     change_is_amount: np.ndarray
-    old_close_ms: np.ndarray
-    new_close_ms: np.ndarray
-    old_amount: np.ndarray
-    new_amount: np.ndarray
+    change_old_close_ms: np.ndarray
+    change_new_close_ms: np.ndarray
+    change_old_amount: np.ndarray
+    change_new_amount: np.ndarray
+
+    def for_deals(self, lo: int, hi: int) -> HistoryArrays:
+        """The deals at positions ``lo..hi-1`` with their rows, renumbered from 0."""
+        out: dict[str, object] = {}
+        masks = {prefix: (getattr(self, f"{prefix}_deal") >= lo)
+                 & (getattr(self, f"{prefix}_deal") < hi)
+                 for prefix in ("stage", "act", "member", "change")}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            prefix = f.name.split("_", 1)[0]
+            if f.name == "context":
+                out[f.name] = {c: v[lo:hi] for c, v in value.items()}
+            elif prefix in masks:
+                picked = value[masks[prefix]]
+                out[f.name] = picked - lo if f.name == f"{prefix}_deal" else picked
+            else:
+                out[f.name] = value[lo:hi]
+        return HistoryArrays(**out)  # type: ignore[arg-type]
 
 
 @dataclass
@@ -169,10 +187,10 @@ def arrays_from_tables(h: DealHistories) -> HistoryArrays:
         change_deal=pos(changes), change_ms=to_ms(changes["changed_at"]),
         change_is_close=(field == "close_date").to_numpy(dtype=bool),
         change_is_amount=(field == "amount").to_numpy(dtype=bool),
-        old_close_ms=_ms_or_nan(changes["old_close_date"]),
-        new_close_ms=_ms_or_nan(changes["new_close_date"]),
-        old_amount=changes["old_amount"].to_numpy(dtype=np.float64, na_value=np.nan),
-        new_amount=changes["new_amount"].to_numpy(dtype=np.float64, na_value=np.nan),
+        change_old_close_ms=_ms_or_nan(changes["old_close_date"]),
+        change_new_close_ms=_ms_or_nan(changes["new_close_date"]),
+        change_old_amount=_floats(changes["old_amount"]),
+        change_new_amount=_floats(changes["new_amount"]),
     )
 
 
@@ -201,8 +219,8 @@ def encode_arrays(a: HistoryArrays) -> EncodedHistories:
     for i, kind in enumerate(ACTIVITY_TYPES):
         acts.add_prefix(kind, acts.columns["type"] == i)
     close_changes = Timeline.build(
-        clock, a.change_deal[close], a.change_ms[close], old=a.old_close_ms[close],
-        new=a.new_close_ms[close])
+        clock, a.change_deal[close], a.change_ms[close], old=a.change_old_close_ms[close],
+        new=a.change_new_close_ms[close])
     slip = (close_changes.columns["new"] - close_changes.columns["old"]) / MS_PER_DAY
     slip = np.nan_to_num(slip, nan=0.0)
     close_changes.add_prefix("push", slip > 0).add_prefix("slip", np.maximum(slip, 0.0))
@@ -222,7 +240,8 @@ def encode_arrays(a: HistoryArrays) -> EncodedHistories:
         role_first_ms=role_first,
         close_changes=close_changes.index_deals(n),
         amount_changes=Timeline.build(clock, a.change_deal[amount], a.change_ms[amount],
-                                      old=a.old_amount[amount], new=a.new_amount[amount]
+                                      old=a.change_old_amount[amount],
+                                      new=a.change_new_amount[amount]
                                       ).index_deals(n),
     )
 
@@ -239,6 +258,10 @@ def codes(series: pd.Series, vocab: pd.Index | tuple[str, ...]) -> np.ndarray:
                                                                             dtype="str")
     found = pc.index_in(values, value_set=pa.array(known))
     return np.asarray(found.fill_null(-1).to_numpy(), dtype=np.int64)
+
+
+def _floats(series: pd.Series) -> np.ndarray:
+    return series.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
 def _ms_or_nan(series: pd.Series) -> np.ndarray:

@@ -136,10 +136,10 @@ def arrays_from_records(deal: Record, stages: Sequence[Record], activities: Sequ
         change_ms=np.array([to_ms(r["changed_at"]) for r in changes], dtype=np.int64),
         change_is_close=np.array([f == "close_date" for f in field], dtype=bool),
         change_is_amount=np.array([f == "amount" for f in field], dtype=bool),
-        old_close_ms=ms_or_nan([r.get("old_close_date") for r in changes]),
-        new_close_ms=ms_or_nan([r.get("new_close_date") for r in changes]),
-        old_amount=f64([r.get("old_amount") for r in changes]),
-        new_amount=f64([r.get("new_amount") for r in changes]),
+        change_old_close_ms=ms_or_nan([r.get("old_close_date") for r in changes]),
+        change_new_close_ms=ms_or_nan([r.get("new_close_date") for r in changes]),
+        change_old_amount=f64([r.get("old_amount") for r in changes]),
+        change_new_amount=f64([r.get("new_amount") for r in changes]),
     )
 
 

@@ -1,0 +1,164 @@
+"""Benchmark the risk models against the simulator's oracle, the baselines, and the clock.
+
+1. A 20k-deal simulated pipeline (seed 1): the full training pipeline with the oracle from the
+   ground truth; prints model / oracle / baselines per target (test window).
+2. Small data: 40 won + 40 lost/no-decision closed deals (every other deal removed): trains,
+   evaluates, prints the warnings and the AUC intervals.
+3. Speed: ~1M weekly snapshot rows from a 100k-deal simulation; times the LightGBM fits plus
+   calibration (``DealRiskModel.fit``) on them.
+
+Prints figures and, last, one JSON line.
+
+    .venv/bin/python benchmarks/bench_models.py                 # everything (~10 min first run)
+    .venv/bin/python benchmarks/bench_models.py --skip-1m       # quicker
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+def simulate_canonical(n_deals: int, seed: int, workdir: Path) -> tuple[Path, pd.Timestamp]:
+    """Simulate + ingest once into ``workdir`` (cached); returns (directory, export time)."""
+    from features.ingest import ingest
+    from training.simulator import simulate_to_dir
+
+    out = workdir / f"sim{n_deals}_s{seed}"
+    done = out / "canonical" / "ingest_report.json"
+    if not done.is_file():
+        simulate_to_dir(n_deals, seed, out / "export", fmt="parquet")
+        result = ingest(out / "export")
+        result.histories.to_parquet(out / "canonical")
+        done.write_text(json.dumps({"export_time": result.export_time.isoformat()}))
+    return out, pd.Timestamp(json.loads(done.read_text())["export_time"])
+
+
+def load_truth(export_dir: Path) -> pd.DataFrame:
+    """``truth/daily.parquet`` with ``attrs["seed"]`` from ``truth/params.json``."""
+    truth = pd.read_parquet(export_dir / "truth" / "daily.parquet")
+    truth.attrs["seed"] = json.loads((export_dir / "truth" / "params.json").read_text())["seed"]
+    return truth
+
+
+def headline(result, label: str) -> None:
+    m = result.metrics
+    print(f"\n== {label}")
+    print("   rows: " + ", ".join(f"{s} {result.data[f'{s}.rows']:,}"
+                                   for s in ("train", "valid", "calib", "test")))
+    cols = ("roc_auc", "pr_auc", "brier", "ece", "lift_top_decile")
+    for target in ("stall", "no_decision"):
+        print(f"   {target:12s} {'':22s}" + "".join(f"{c:>16s}" for c in cols))
+        for who in ("test", "oracle", "baseline_rule", "baseline_logreg"):
+            if f"{who}.{target}.roc_auc" in m:
+                print(f"   {'':12s} {who:22s}" + "".join(
+                    f"{m[f'{who}.{target}.{c}']:16.4f}" for c in cols))
+        print(f"   {'':12s} AUC 95% CI (deal bootstrap) [{m[f'test.{target}.roc_auc.ci_low']:.3f}, "
+              f"{m[f'test.{target}.roc_auc.ci_high']:.3f}]")
+    for w in result.warnings:
+        print(f"   warning: {w}")
+
+
+def small_histories(histories, won: int = 40, lost: int = 40, seed: int = 0):
+    """``won`` won and ``lost`` lost/no-decision closed deals (random, fixed seed)."""
+    from features.histories import DealHistories
+
+    deals = histories.deals
+    rng = np.random.default_rng(seed)
+    outcome = deals["outcome"].astype("str")
+    pick_won = rng.choice(np.flatnonzero(outcome == "won"), won, replace=False)
+    pick_lost = rng.choice(np.flatnonzero(outcome.isin(["lost", "no_decision"])), lost,
+                           replace=False)
+    ids = set(deals["deal_id"].iloc[np.r_[pick_won, pick_lost]])
+    return DealHistories(**{n: f[f["deal_id"].isin(ids)].reset_index(drop=True)
+                            for n, f in histories.tables().items()})
+
+
+def time_1m(workdir: Path, target_rows: int = 1_000_000) -> dict[str, float]:
+    """Time DealRiskModel.fit on ~1M snapshot rows from a 100k-deal simulation."""
+    from features.build import build_features
+    from features.histories import DealHistories
+    from features.snapshots import sample_snapshots
+    from training.labels import horizon_complete, make_labels
+    from training.model import DealRiskModel, TrainConfig
+
+    out, until = simulate_canonical(100_000, 1, workdir)
+    cache = out / "rows.parquet"
+    if not cache.is_file():
+        h = DealHistories.read_parquet(out / "canonical")
+        snaps = make_labels(h, sample_snapshots(h.deals, until=until), known_until=until)
+        build_features(h, snaps).to_parquet(cache)
+    rows = pd.read_parquet(cache)
+    rows.loc[~horizon_complete(rows["as_of"], known_until=until, horizon_days=30),
+             "label_stall"] = np.nan
+    rows = rows.sort_values("as_of", kind="stable").iloc[-target_rows:]
+    # speed only: all 1M rows go into fit, deals split 80/10/10 by a hash of their id (so
+    # early stopping sees unseen deals, as in the real split, which would keep only ~half)
+    n = len(rows)
+    bucket = pd.util.hash_pandas_object(rows["deal_id"], index=False).to_numpy() % 10
+    train, valid, calib = rows[bucket < 8], rows[bucket == 8], rows[bucket == 9]
+    started = time.perf_counter()
+    model = DealRiskModel(TrainConfig()).fit(train, valid, calib)
+    seconds = time.perf_counter() - started
+    print(f"\n== speed: {n:,} snapshot rows into DealRiskModel.fit (train {len(train):,}, valid "
+          f"{len(valid):,}, calib {len(calib):,}): fit + calibration {seconds:.1f} s on "
+          f"{os.cpu_count()} cores; best iterations {model.best_iteration_}")
+    return {"rows": float(n), "seconds": seconds}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--deals", type=int, default=20_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/dealrisk-bench-models"))
+    parser.add_argument("--skip-1m", action="store_true")
+    args = parser.parse_args()
+
+    from features.histories import DealHistories
+    from training.model import TrainConfig
+    from training.pipeline import train_pipeline
+
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    out, until = simulate_canonical(args.deals, args.seed, args.workdir)
+    histories = DealHistories.read_parquet(out / "canonical")
+    truth = load_truth(out / "export")
+    started = time.perf_counter()
+    result = train_pipeline(histories, config=TrainConfig(), known_until=until,
+                            truth_daily=truth)
+    print(f"pipeline on {args.deals:,} deals: {time.perf_counter() - started:.1f} s")
+    headline(result, f"{args.deals:,}-deal simulation, seed {args.seed} (test window)")
+
+    small = small_histories(histories)
+    small_result = train_pipeline(small, known_until=until, truth_daily=truth)
+    headline(small_result, "40 won + 40 lost/no-decision closed deals")
+
+    speed = {"seconds": float("nan"), "rows": 0.0}
+    if not args.skip_1m:
+        speed = time_1m(args.workdir)
+
+    m = result.metrics
+    print(json.dumps({
+        "no_decision_auc": m["test.no_decision.roc_auc"],
+        "no_decision_oracle_auc": m["oracle.no_decision.roc_auc"],
+        "stall_auc": m["test.stall.roc_auc"],
+        "stall_oracle_auc": m["oracle.stall.roc_auc"],
+        "ece": max(m["test.stall.ece"], m["test.no_decision.ece"]),
+        "ece_stall": m["test.stall.ece"], "ece_no_decision": m["test.no_decision.ece"],
+        "baseline_rule_auc": m["baseline_rule.stall.roc_auc"],
+        "baseline_logreg_auc": m["baseline_logreg.stall.roc_auc"],
+        "baseline_rule_no_decision_auc": m["baseline_rule.no_decision.roc_auc"],
+        "baseline_logreg_no_decision_auc": m["baseline_logreg.no_decision.roc_auc"],
+        "small_data_warnings": len(small_result.warnings),
+        "small_stall_auc": small_result.metrics["test.stall.roc_auc"],
+        "train_1m_rows_s": speed["seconds"], "train_1m_rows": speed["rows"],
+    }))
+
+
+if __name__ == "__main__":
+    main()

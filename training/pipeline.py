@@ -1,0 +1,236 @@
+"""The training pipeline, in one call.
+
+Snapshots -> labels -> features -> time split -> model, baselines, metrics, plots, data
+lineage and warnings.
+
+Stall labels are used only where their horizon ended inside the data (``as_of + H <=
+known_until``), so the last windows hold no outcome-selected rows; final-outcome labels need a
+closed deal.  Metric names are flat: ``<who>.<target>.<metric>[.step.<step>]`` with ``who`` in
+``test`` (the model), ``baseline_rule``, ``baseline_logreg`` and ``oracle`` (simulator truth).
+ECE uses 10 equal-width bins; AUC CIs are 95 % deal-clustered bootstrap intervals.
+
+Figures (keys): ``roc_<target>.png`` (ROC and PR curves, model vs baselines),
+``reliability_<target>.png``, ``risk_distribution_<target>.png``, ``feature_importance.png``.
+
+Example:
+    >>> TrainResult.__dataclass_fields__.keys() >= {"model", "metrics", "warnings"}
+    True
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from features.build import build_features
+from features.encode import encode
+from features.histories import DealHistories
+from features.peers import PeerStats
+from features.schema import FEATURES
+from features.snapshots import sample_snapshots
+from training.baselines import LogRegBaseline, StageAgeRule, oracle_scores
+from training.evaluate import binary_metrics, bootstrap_auc, flatten, metrics_by_step
+from training.labels import LABELS, horizon_complete, make_labels
+from training.model import DealRiskModel, TrainConfig
+from training.split import SPLITS, time_split
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+#: Closed won / not-won deals below which CRMs refuse to score (40+40) or advise more (200+200).
+MIN_CLOSED, ADVISED_CLOSED = 40, 200
+HOLDOUT_COLUMNS: list[str] = ["deal_id", "as_of", *LABELS, *FEATURES.names]
+
+
+@dataclass
+class TrainResult:
+    """Everything one training run produced (the tracking code logs it)."""
+
+    model: DealRiskModel
+    metrics: dict[str, float]
+    figures: dict[str, Figure]
+    params: dict[str, object]
+    data: dict[str, object]
+    holdout: pd.DataFrame
+    warnings: list[str] = field(default_factory=list)
+
+
+def evaluate_model(model: DealRiskModel, holdout: pd.DataFrame) -> dict[str, float]:
+    """``test.<target>.<metric>`` (and per buyer step) of ``model`` on labelled ``holdout`` rows.
+
+    Example:
+        >>> # evaluate_model(champion, challenger_result.holdout)["test.stall.roc_auc"]
+    """
+    preds = model.predict(holdout)
+    return score_metrics("test", holdout, {t: preds[f"{t}_risk"].to_numpy()
+                                           for t in model.targets})
+
+
+def score_metrics(who: str, rows: pd.DataFrame, probs: dict[str, np.ndarray]
+                  ) -> dict[str, float]:
+    """Flat metrics ``<who>.<target>.<metric>`` (+ per step) of probabilities on ``rows``.
+
+    Example:
+        >>> rows = pd.DataFrame({"label_stall": [0.0, 1.0], "current_step": ["decision"] * 2})
+        >>> score_metrics("test", rows, {"stall": np.array([0.2, 0.9])})["test.stall.roc_auc"]
+        1.0
+    """
+    out: dict[str, float] = {}
+    step = rows["current_step"].astype("object").to_numpy()
+    for target, p in probs.items():
+        y = rows[f"label_{target}"].to_numpy(dtype=np.float64, na_value=np.nan)
+        out.update(flatten(f"{who}.{target}", binary_metrics(y, p)))
+        out.update(flatten(f"{who}.{target}", metrics_by_step(y, p, step)))
+    return out
+
+
+def train_pipeline(histories: DealHistories, *, config: TrainConfig | None = None,
+                   known_until: pd.Timestamp, truth_daily: pd.DataFrame | None = None,
+                   progress: Callable[[str], None] | None = None,
+                   n_boot: int = 200) -> TrainResult:
+    """Train, evaluate and explain a :class:`DealRiskModel` on ``histories``.
+
+    ``known_until`` is the export time (labels need their horizon to end before it);
+    ``truth_daily`` (simulator ``truth/daily.parquet``, ``attrs["seed"]`` = the simulation seed
+    for exact state matching) adds oracle metrics; ``progress`` receives stage names.
+    """
+    cfg = config if config is not None else TrainConfig()
+    say = progress or (lambda _stage: None)
+    known_until = pd.Timestamp(known_until)
+    warnings: list[str] = []
+    say("snapshots")
+    snaps = sample_snapshots(histories.deals, until=known_until, cadence=cfg.cadence)
+    say("labels")
+    snaps = make_labels(histories, snaps, known_until=known_until, horizon_days=cfg.horizon_days)
+    incomplete = ~horizon_complete(snaps["as_of"], known_until=known_until,
+                                   horizon_days=cfg.horizon_days)
+    snaps.loc[incomplete, "label_stall"] = np.nan
+    say("features")
+    rows = build_features(histories, snaps, peers=PeerStats.from_histories(histories),
+                          encoded=encode(histories))
+    say("split")
+    split = time_split(rows, horizon_days=cfg.horizon_days, fractions=cfg.split_fractions)
+    parts = split.parts()
+    warnings += _data_warnings(histories, known_until, parts, DealRiskModel.targets)
+    model = DealRiskModel(cfg).fit(split.train, split.valid, split.calib, progress=say)
+    say("evaluate")
+    test = split.test
+    metrics = evaluate_model(model, test)
+    preds = model.predict(test)
+    for target in model.targets:
+        y = test[f"label_{target}"].to_numpy(dtype=np.float64, na_value=np.nan)
+        low, high = bootstrap_auc(y, preds[f"{target}_risk"].to_numpy(), test["deal_id"],
+                                  n_boot=n_boot, seed=cfg.seed)
+        metrics[f"test.{target}.roc_auc.ci_low"] = low
+        metrics[f"test.{target}.roc_auc.ci_high"] = high
+        if not math.isnan(low) and high - low > 0.1:
+            warnings.append(f"{target}: test ROC AUC 95% CI [{low:.2f}, {high:.2f}] is wide; "
+                            "treat the metrics as rough")
+        elif math.isnan(low):
+            warnings.append(f"{target}: the test window lacks one of the classes; its metrics "
+                            "are undefined (NaN)")
+    say("baselines")
+    scores: dict[str, dict[str, np.ndarray]] = {t: {"model": preds[f"{t}_risk"].to_numpy()}
+                                               for t in model.targets}
+    for target in model.targets:
+        label = f"label_{target}"
+        rule = StageAgeRule().fit(split.train, label).predict_proba(test)
+        logreg = LogRegBaseline().fit(split.train, label).predict_proba(test)
+        metrics.update(score_metrics("baseline_rule", test, {target: rule}))
+        metrics.update(score_metrics("baseline_logreg", test, {target: logreg}))
+        scores[target].update({"stage-age rule": rule, "logistic regression": logreg})
+    if truth_daily is not None:
+        say("oracle")
+        oracle = oracle_scores(truth_daily, test)
+        for target in model.targets:
+            p = oracle[f"p_{target}"].to_numpy()
+            metrics.update(score_metrics("oracle", test, {target: p}))
+            scores[target]["oracle"] = p
+    say("plots")
+    figures = _figures(model, test, scores)
+    holdout = test[HOLDOUT_COLUMNS].reset_index(drop=True)
+    data = _lineage(histories, known_until, rows, parts, split.windows, split.dropped_rows)
+    return TrainResult(model=model, metrics=metrics, figures=figures, params=cfg.to_params(),
+                       data=data, holdout=holdout, warnings=warnings)
+
+
+def _figures(model: DealRiskModel, test: pd.DataFrame,
+             scores: dict[str, dict[str, np.ndarray]]) -> dict[str, Figure]:
+    from training.plots import (
+        importance_figure,
+        reliability_figure,
+        risk_distribution_figure,
+        roc_pr_figure,
+    )
+
+    figures: dict[str, Figure] = {}
+    for target, named in scores.items():
+        y = test[f"label_{target}"].to_numpy(dtype=np.float64, na_value=np.nan)
+        figures[f"roc_{target}.png"] = roc_pr_figure(y, named, title=target)
+        calibrated = {k: v for k, v in named.items() if k != "stage-age rule"}
+        figures[f"reliability_{target}.png"] = reliability_figure(y, calibrated, title=target)
+        figures[f"risk_distribution_{target}.png"] = risk_distribution_figure(
+            y, named["model"], title=target)
+    figures["feature_importance.png"] = importance_figure(model.feature_importance("gain"))
+    return figures
+
+
+def _data_warnings(histories: DealHistories, known_until: pd.Timestamp,
+                   parts: dict[str, pd.DataFrame], targets: tuple[str, ...]) -> list[str]:
+    deals = histories.deals
+    closed = deals["closed_at"].notna() & (deals["closed_at"] <= known_until)
+    outcome = deals.loc[closed, "outcome"].astype("str")
+    won, not_won = int((outcome == "won").sum()), int((outcome != "won").sum())
+    out: list[str] = []
+    if min(won, not_won) < ADVISED_CLOSED:
+        level = "below the minimum" if min(won, not_won) < MIN_CLOSED else "small"
+        out.append(f"only {won} won and {not_won} lost/no-decision closed deals ({level}: the "
+                   f"big CRMs need at least {MIN_CLOSED}+{MIN_CLOSED} and advise "
+                   f"{ADVISED_CLOSED}+{ADVISED_CLOSED}); expect wide uncertainty in every "
+                   "metric (see the AUC confidence intervals)")
+    for name in SPLITS:
+        for target in targets:
+            y = parts[name][f"label_{target}"].dropna()
+            if len(y) == 0 or y.nunique() < 2:
+                out.append(f"{name} window has {len(y)} labelled rows for {target} "
+                           f"({'one class only' if len(y) else 'none'})")
+    return out
+
+
+def table_sha256(frame: pd.DataFrame) -> str:
+    """SHA-256 of a table's content (column names, dtypes and values; not the index).
+
+    Example:
+        >>> table_sha256(pd.DataFrame({"a": [1]})) == table_sha256(pd.DataFrame({"a": [1]}))
+        True
+    """
+    digest = hashlib.sha256()
+    digest.update(repr([(c, str(t)) for c, t in frame.dtypes.items()]).encode())
+    if len(frame):
+        digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _lineage(histories: DealHistories, known_until: pd.Timestamp, rows: pd.DataFrame,
+             parts: dict[str, pd.DataFrame], windows: dict, dropped: int) -> dict[str, object]:
+    def iso(t: object) -> str | None:
+        return None if t is None or pd.isna(t) else pd.Timestamp(t).isoformat()
+
+    data: dict[str, object] = {
+        "known_until": iso(known_until), "n_deals": len(histories.deals),
+        "snapshot_rows": len(rows), "split_dropped_rows": dropped,
+        "sha256": {name: table_sha256(f) for name, f in histories.tables().items()},
+    }
+    for name, part in parts.items():
+        data[f"{name}.rows"] = len(part)
+        data[f"{name}.deals"] = int(part["deal_id"].nunique())
+        data[f"{name}.start"], data[f"{name}.end"] = (iso(t) for t in windows[name])
+        for label in LABELS:
+            data[f"{name}.{label}.rate"] = float(part[label].mean()) if len(part) else None
+    return data
