@@ -17,6 +17,7 @@ from __future__ import annotations
 import pickle
 
 import mlflow
+import pandas as pd
 from mlflow.pyfunc import PythonModel, PythonModelContext
 
 ARTIFACT_KEY = "dealrisk_model"
