@@ -18,6 +18,7 @@ peak_rss_ratio_1m, scaling_ratio (time per event at 1M over 100k) and live_p50_m
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -66,7 +67,7 @@ class TreeMemory:
     Forked feature workers share pages copy-on-write, so summing PSS counts each page once.
     """
 
-    def __init__(self, interval_s: float = 0.05) -> None:
+    def __init__(self, interval_s: float = 0.25) -> None:
         self.peak = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(interval_s,), daemon=True)
@@ -81,7 +82,7 @@ class TreeMemory:
 
     def _run(self, interval_s: float) -> None:
         me = psutil.Process()
-        while not self._stop.is_set():
+        while not self._stop.wait(interval_s):
             total = 0
             for proc in [me, *me.children(recursive=True)]:
                 try:
@@ -92,7 +93,6 @@ class TreeMemory:
                     if line.startswith("Pss:"):
                         total += int(line.split()[1]) * 1024
             self.peak = max(self.peak, total)
-            self._stop.wait(interval_s)
 
 
 def measure(canonical: Path, workers: int) -> dict[str, float]:
@@ -107,7 +107,8 @@ def measure(canonical: Path, workers: int) -> dict[str, float]:
     until = pd.Timestamp(json.loads((canonical / "ingest_report.json").read_text())["export_time"])
     input_bytes = sum(int(f.memory_usage(deep=True).sum()) for f in histories.tables().values())
     events = sum(histories.row_counts().values())
-    with TreeMemory() as tree:
+    # one process: its VmHWM is exact; forked workers: also sample the tree's PSS
+    with TreeMemory() if workers > 1 else contextlib.nullcontext() as tree:
         started = time.perf_counter()
         pairs = sample_snapshots(histories.deals, until=until)
         if workers > 1:
@@ -116,7 +117,7 @@ def measure(canonical: Path, workers: int) -> dict[str, float]:
             rows = build_features(histories, pairs, peers=PeerStats.from_histories(histories),
                                   encoded=encode(histories))
         seconds = time.perf_counter() - started
-    peak = max(peak_rss_bytes(), tree.peak)
+    peak = max(peak_rss_bytes(), tree.peak if tree is not None else 0)
     return {"workers": workers, "deals": len(histories.deals), "events": events,
             "snapshot_rows": len(rows),
             "seconds": seconds, "events_per_s": events / seconds,

@@ -152,12 +152,16 @@ def arrays_from_tables(h: DealHistories) -> HistoryArrays:
     deals = h.deals
     index = pd.Index(deals["deal_id"].astype("str"))
 
-    def pos(frame: pd.DataFrame) -> np.ndarray:
-        return codes(frame["deal_id"], index)
-
-    # rows of deals that are not in the deals table cannot inform any feature row: drop them
-    stages, acts, members, changes = (frame[pos(frame) >= 0] for frame in (
-        h.stage_history, h.activities, h.contacts, h.field_history))
+    positions = {}
+    tables = {}
+    for name in ("stage_history", "activities", "contacts", "field_history"):
+        frame = getattr(h, name)
+        found = codes(frame["deal_id"], index)
+        # rows of deals missing from the deals table cannot inform any feature row: drop them
+        if (found < 0).any():
+            frame, found = frame[found >= 0], found[found >= 0]
+        tables[name], positions[name] = frame, found
+    stages, acts, members, changes = tables.values()
     status = stages["status"].astype("str").to_numpy(dtype=object)
     stage_code = np.where(status == "won", len(STEPS) - 1,
                           np.where(status == "lost", -1, codes(stages["step"], STEPS)))
@@ -174,17 +178,17 @@ def arrays_from_tables(h: DealHistories) -> HistoryArrays:
         amount_latest=deals["amount"].to_numpy(dtype=np.float64, na_value=np.nan),
         close_date_latest_ms=_ms_or_nan(deals["expected_close_date"]),
         context={c: deals[c].astype("str").to_numpy(dtype=object) for c in CONTEXT_CATEGORIES},
-        stage_deal=pos(stages), stage_ms=to_ms(stages["entered_at"]),
+        stage_deal=positions["stage_history"], stage_ms=to_ms(stages["entered_at"]),
         stage_code=stage_code.astype(np.int64),
-        act_deal=pos(acts), act_occurred_ms=to_ms(acts["occurred_at"]),
+        act_deal=positions["activities"], act_occurred_ms=to_ms(acts["occurred_at"]),
         act_recorded_ms=to_ms(acts["recorded_at"]),
         act_type=codes(acts["type"], ACTIVITY_TYPES).astype(np.int8),
         act_buyer=(acts["direction"].astype("str") == "buyer").to_numpy(dtype=bool),
         act_contact=act_contact,
-        member_deal=pos(members),
+        member_deal=positions["contacts"],
         member_contact=contact_codes[len(acts):].astype(np.int32),
         member_role=codes(members["role"], ALL_ROLES), member_ms=to_ms(members["added_at"]),
-        change_deal=pos(changes), change_ms=to_ms(changes["changed_at"]),
+        change_deal=positions["field_history"], change_ms=to_ms(changes["changed_at"]),
         change_is_close=(field == "close_date").to_numpy(dtype=bool),
         change_is_amount=(field == "amount").to_numpy(dtype=bool),
         change_old_close_ms=_ms_or_nan(changes["old_close_date"]),

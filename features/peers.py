@@ -32,7 +32,7 @@ SMOOTHING = 5.0
 class TrackRecord:
     """Closed deals per entity (owner or account) over time, with won / no-decision counts."""
 
-    codes: dict[str, int]
+    names: pd.Index
     timeline: Timeline
     won_prefix: np.ndarray
     nd_prefix: np.ndarray
@@ -41,17 +41,18 @@ class TrackRecord:
     def build(cls, clock: Clock, entity: pd.Series, closed_ms: np.ndarray,
               outcome: pd.Series) -> TrackRecord:
         """Index closed deals by entity code and close time."""
-        codes = {e: i for i, e in enumerate(pd.unique(entity.astype("str")))}
-        code = entity.astype("str").map(codes).to_numpy(dtype=np.int64)
-        tl = Timeline.build(clock, code, closed_ms, won=(outcome == "won").to_numpy(bool),
+        code, names = pd.factorize(entity.astype("str"))
+        tl = Timeline.build(clock, code.astype(np.int64), closed_ms,
+                            won=(outcome == "won").to_numpy(bool),
                             nd=(outcome == "no_decision").to_numpy(bool))
-        tl.index_deals(len(codes) + 1)
-        return cls(codes, tl, tl.prefix(tl.columns["won"]), tl.prefix(tl.columns["nd"]))
+        tl.index_deals(len(names) + 1)
+        return cls(pd.Index(names, dtype="str"), tl, tl.prefix(tl.columns["won"]),
+                   tl.prefix(tl.columns["nd"]))
 
     def code_of(self, entity: np.ndarray) -> np.ndarray:
         """Codes of entity names (one past the last code for entities never seen closing)."""
-        return np.fromiter((self.codes.get(e, len(self.codes)) for e in entity),
-                           dtype=np.int64, count=len(entity))
+        found = self.names.get_indexer(pd.Index(np.asarray(entity).astype(str), dtype="str"))
+        return np.where(found >= 0, found, len(self.names)).astype(np.int64)
 
     def query(self, code: np.ndarray, as_of_ms: np.ndarray
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -130,24 +131,31 @@ class PeerStats:
 def _won_step_medians(h: DealHistories, closed_ms: np.ndarray, steps: tuple[str, ...]
                       ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Per step: close times of won deals (sorted) and the running median of their step days."""
-    won = h.deals["outcome"].astype("str") == "won"
-    won_ids = pd.Series(closed_ms[won.to_numpy(bool)], index=h.deals["deal_id"][won].astype("str"))
-    stages = h.stage_history[h.stage_history["deal_id"].astype("str").isin(won_ids.index)]
-    frame = pd.DataFrame({"deal": stages["deal_id"].astype("str").to_numpy(),
-                          "t": to_ms(stages["entered_at"]),
-                          "step": stages["step"].astype("str").to_numpy(dtype=object)})
-    frame = frame.sort_values(["deal", "t"], kind="stable")
-    end = frame.groupby("deal")["t"].shift(-1)
-    frame["days"] = (end - frame["t"]) / MS_PER_DAY
-    frame = frame.dropna(subset=["days", "step"])
-    per_step = frame.groupby(["step", "deal"], sort=False)["days"].sum().reset_index()
+    from features.encode import codes
+
+    won = (h.deals["outcome"].astype("str") == "won").to_numpy(bool)
+    stages = h.stage_history
+    deal = codes(stages["deal_id"], pd.Index(h.deals["deal_id"].astype("str")))
+    keep = deal >= 0
+    keep[keep] = won[deal[keep]]
+    deal, t = deal[keep], to_ms(stages["entered_at"])[keep]
+    step = codes(stages["step"][keep], steps)
+    order = np.lexsort((t, deal))
+    deal, t, step = deal[order], t[order], step[order]
+    has_next = np.r_[deal[1:] == deal[:-1], False] if len(deal) else np.zeros(0, bool)
+    days = (np.r_[t[1:], 0] - t)[: len(t)] / MS_PER_DAY
+    valid = has_next & (step >= 0)
+    key = step[valid].astype(np.int64) * (len(won) + 1) + deal[valid]
+    pairs, inverse = np.unique(key, return_inverse=True)
+    totals = np.bincount(inverse, weights=days[valid], minlength=len(pairs))
+    pair_step, pair_deal = pairs // (len(won) + 1), pairs % (len(won) + 1)
     closed_list, median_list = [], []
-    for step in steps:
-        part = per_step[per_step["step"] == step]
-        closed = won_ids.reindex(part["deal"]).to_numpy(dtype=np.int64)
+    for s in range(len(steps)):
+        rows = pair_step == s
+        closed = closed_ms[pair_deal[rows]]
         order = np.argsort(closed, kind="stable")
         closed_list.append(closed[order])
-        median_list.append(_running_medians(part["days"].to_numpy(np.float64)[order]))
+        median_list.append(_running_medians(totals[rows][order]))
     return closed_list, median_list
 
 

@@ -95,7 +95,7 @@ def test_vectorised_equals_naive(case):
     pairs["as_of"] = pairs["as_of"].astype("datetime64[ms, UTC]")
     got = build_features(h, pairs)
     created = h.deals.set_index("deal_id")["created_at"]
-    expected_pairs = sorted({(d, a) for d, a in queries if created[d] <= a})
+    expected_pairs = sorted((d, a) for d, a in queries if created[d] <= a)
     assert [(r.deal_id, r.as_of) for r in got.itertuples()] == expected_pairs
     peers = PeerStats.from_histories(h)
     for row in got.to_dict("records"):
