@@ -59,6 +59,7 @@ class HistoryArrays:
     act_recorded_ms: np.ndarray
     act_type: np.ndarray
     act_buyer: np.ndarray
+    act_action: np.ndarray
     act_contact: np.ndarray
     member_deal: np.ndarray
     member_contact: np.ndarray
@@ -184,6 +185,7 @@ def arrays_from_tables(h: DealHistories) -> HistoryArrays:
         act_recorded_ms=to_ms(acts["recorded_at"]),
         act_type=codes(acts["type"], ACTIVITY_TYPES).astype(np.int8),
         act_buyer=(acts["direction"].astype("str") == "buyer").to_numpy(dtype=bool),
+        act_action=acts["action"].notna().to_numpy(dtype=bool),
         act_contact=act_contact,
         member_deal=positions["contacts"],
         member_contact=contact_codes[len(acts):].astype(np.int32),
@@ -217,9 +219,11 @@ def encode_arrays(a: HistoryArrays) -> EncodedHistories:
                   a.member_ms[mapped])
     close, amount = a.change_is_close, a.change_is_amount
     n = len(a.deal_ids)
-    acts = Timeline.build(clock, a.act_deal, known, type=a.act_type, buyer=a.act_buyer)
+    acts = Timeline.build(clock, a.act_deal, known, type=a.act_type, buyer=a.act_buyer,
+                          action=a.act_action)
     buyer = acts.columns["buyer"]
     acts.add_prefix("buyer", buyer).add_prefix("seller", ~buyer)
+    acts.add_prefix("action", acts.columns.pop("action"))
     for i, kind in enumerate(ACTIVITY_TYPES):
         acts.add_prefix(kind, acts.columns["type"] == i)
     close_changes = Timeline.build(

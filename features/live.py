@@ -124,6 +124,7 @@ def arrays_from_records(deal: Record, stages: Sequence[Record], activities: Sequ
         act_type=np.array([_TYPE_CODE.get(str(r.get("type")), -1) for r in activities],
                           dtype=np.int64),
         act_buyer=np.array([r.get("direction") == "buyer" for r in activities], dtype=bool),
+        act_action=np.array([_has_text(r.get("action")) for r in activities], dtype=bool),
         act_contact=np.array([contact_code(r.get("contact_id")) for r in activities],
                              dtype=np.int64),
         member_deal=np.zeros(len(contacts), dtype=np.int64),
@@ -141,6 +142,10 @@ def arrays_from_records(deal: Record, stages: Sequence[Record], activities: Sequ
         change_old_amount=f64([r.get("old_amount") for r in changes]),
         change_new_amount=f64([r.get("new_amount") for r in changes]),
     )
+
+
+def _has_text(value: object) -> bool:
+    return isinstance(value, str) and value != ""
 
 
 def _text(value: object) -> object:

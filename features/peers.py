@@ -51,8 +51,16 @@ class TrackRecord:
 
     def code_of(self, entity: np.ndarray) -> np.ndarray:
         """Codes of entity names (one past the last code for entities never seen closing)."""
+        if len(entity) <= 32:  # live scoring: a few hash lookups beat building an Index
+            return np.array([self._code(str(e)) for e in entity], dtype=np.int64)
         found = self.names.get_indexer(pd.Index(np.asarray(entity).astype(str), dtype="str"))
         return np.where(found >= 0, found, len(self.names)).astype(np.int64)
+
+    def _code(self, name: str) -> int:
+        try:
+            return int(self.names.get_loc(name))
+        except KeyError:
+            return len(self.names)
 
     def query(self, code: np.ndarray, as_of_ms: np.ndarray
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

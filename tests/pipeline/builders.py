@@ -43,10 +43,10 @@ def stage(deal_id, at, step, status="open") -> dict:
 
 
 def act(activity_id, deal_id, at, kind="email", direction="buyer", contact="c1",
-        recorded=None) -> dict:
+        recorded=None, action=None) -> dict:
     return {"activity_id": activity_id, "deal_id": deal_id, "occurred_at": T(at),
             "recorded_at": T(recorded) if recorded else None, "type": kind,
-            "direction": direction, "contact_id": contact, "action": None, "subject": ""}
+            "direction": direction, "contact_id": contact, "action": action, "subject": ""}
 
 
 def contact(deal_id, contact_id, role, at) -> dict:

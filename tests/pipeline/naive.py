@@ -81,6 +81,15 @@ def naive_row(h, deal_id: str, a: pd.Timestamp) -> dict[str, float | str]:
     for w in TYPE_WINDOWS_DAYS:
         for t in ACTIVITY_TYPES:
             out[f"{t}_activities_{w}d"] = count(known[known["type"] == t], w)
+    age = _days(a - created)
+    total = float(len(buyer))
+    out["buyer_activities_total"] = total
+    out["buyer_rate_per_week"] = total / (max(age, 1.0) / 7)
+    pace_30d = out["buyer_activities_30d"] / (max(min(age, 30.0), 1.0) / 7)
+    out["buyer_pace_vs_usual"] = pace_30d / out["buyer_rate_per_week"] if total else NAN
+    actions = known[known["action"].notna() & (known["action"] != "")]
+    out["seller_actions_total"] = float(len(actions))
+    out["seller_actions_30d"] = count(actions, 30)
     out["days_since_buyer_activity"] = _days(a - (buyer["known"].max() if len(buyer) else created))
     out["days_since_seller_touch"] = _days(a - (seller["known"].max() if len(seller)
                                                 else created))

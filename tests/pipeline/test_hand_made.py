@@ -37,7 +37,7 @@ def _h(d4_outcome="no_decision"):
             act("b1", "d1", "2024-01-05", "email", "buyer", "c1"),
             act("s1", "d1", "2024-01-06", "email", "seller", "c1"),
             act("b2", "d1", "2024-02-01", "meeting", "buyer", "c2"),
-            act("s2", "d1", "2024-02-05", "call", "seller", "c1"),
+            act("s2", "d1", "2024-02-05", "call", "seller", "c1", action="confirm_problem"),
             act("b3", "d1", "2024-02-15 12:00", "email", "buyer", "c1"),  # exactly at as_of
             act("s3", "d1", "2024-02-20", "meeting", "seller", "c3", recorded="2024-02-14"),
         ],
@@ -75,6 +75,9 @@ EXPECTED_D1 = {
     "meeting_activities_90d": 1, "call_activities_30d": 1,
     "days_since_buyer_activity": 0.0, "days_since_seller_touch": 10.5,
     "buyer_response_ratio": 2 / 3, "buyer_trend": 0.0, "contacts_engaged": 2,
+    "buyer_activities_total": 3, "buyer_rate_per_week": 3 / (45.5 / 7),
+    "buyer_pace_vs_usual": (2 / (30 / 7)) / (3 / (45.5 / 7)),
+    "seller_actions_total": 1, "seller_actions_30d": 1,
     "contacts_on_deal": 2, "roles_covered": 2, "has_champion": 1, "has_economic_buyer": 1,
     "has_procurement": 0, "single_threaded": 0, "meeting_share_90d": 0.25,
     # commitment (the March edits are not known yet)

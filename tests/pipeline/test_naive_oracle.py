@@ -55,6 +55,8 @@ def random_histories(draw):
                          "type": draw(st.sampled_from(["email", "call", "meeting", "demo",
                                                        "proposal", "task"])),
                          "direction": draw(st.sampled_from(["buyer", "seller"])),
+                         "action": draw(st.sampled_from([None, None, "confirm_problem",
+                                                         "run_evaluation"])),
                          "contact_id": draw(st.sampled_from(["c1", "c2", "c3", None]))})
         for _ in range(draw(st.integers(0, 3))):
             contacts.append({"deal_id": did, "contact_id": f"c{draw(st.integers(1, 3))}",
