@@ -24,6 +24,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
+from matplotlib.ticker import FuncFormatter
 
 _STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:24px;color:#1d2433}
@@ -99,9 +100,12 @@ def _row(r: dict) -> str:
                 cells.append("<td class='num' data-v='0'>new</td>")
             else:
                 cls = "up" if v > 0.005 else "down" if v < -0.005 else ""
-                cells.append(f"<td class='num {cls}' data-v='{v:.6f}'>{100 * v:+.0f} pts</td>")
+                cells.append(f"<td class='num {cls}' data-v='{v:.6f}'>{round(100 * v):+d} pts"
+                             "</td>")
         elif c in ("amount", "revenue_at_risk"):
             cells.append(f"<td class='num' data-v='{v:.2f}'>{v:,.0f}</td>")
+        elif c == "buyer_step":
+            cells.append(f"<td>{html.escape(str(v).replace('_', ' '))}</td>")
         else:
             cells.append(f"<td>{html.escape(str(v))}</td>")
     return "<tr>" + "".join(cells) + "</tr>"
@@ -128,9 +132,11 @@ def _plots(ranking: pd.DataFrame) -> list[tuple[str, str]]:
 
 def _bar(series: pd.Series, title: str) -> str:
     fig, ax = plt.subplots(figsize=(5.6, 3.4))
-    ax.barh([str(i) for i in series.index], series.to_numpy(), color="#4e79a7")
+    ax.barh([str(i).replace("_", " ") for i in series.index], series.to_numpy(),
+            color="#4e79a7")
     ax.set_title(title)
     ax.set_xlabel("revenue at risk")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:,.0f}"))
     fig.tight_layout()
     return _png(fig)
 

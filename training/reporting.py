@@ -1,7 +1,8 @@
 """Terminal output for the CLI: progress bars, the ingest accounting and outcome mixes.
 
 Example:
-    >>> from rich.console import Console
+    >>> from rich import box
+from rich.console import Console
     >>> console = Console(width=80, record=True)
     >>> print_outcome_mix(console, {"won": 0.25, "lost": 0.3, "no_decision": 0.45, "open": 10})
     >>> "no_decision" in console.export_text()
@@ -14,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rich import box
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -111,19 +113,32 @@ def print_training(console: Console, result: TrainResult, tracked: TrackedRun, u
 
 
 def print_ranking(console: Console, ranking: pd.DataFrame, *, as_of: object,
-                  model_version: str) -> None:
-    """Print the top of the ranking as a table."""
-    table = Table(title=f"Open deals by revenue at risk — as of {as_of}, model v{model_version}")
-    for col, justify in (("#", "right"), ("deal", "left"), ("owner", "left"),
-                         ("step", "left"), ("days", "right"), ("stall", "right"),
-                         ("no dec.", "right"), ("Δ", "right"), ("at risk", "right"),
-                         ("top reason", "left")):
-        table.add_column(col, justify=justify)  # type: ignore[arg-type]
-    for r in ranking.to_dict("records"):
+                  model_version: str, explain: int = 5) -> None:
+    """Print the top of the ranking as a table, then the reasons of the first ``explain`` deals."""
+    table = Table(title=f"Open deals by revenue at risk — as of {as_of}, model v{model_version}",
+                  box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    columns = (("#", "right", 3), ("deal", "left", 18), ("buyer step", "left", 12),
+               ("days", "right", 4), ("stall", "right", 5), ("no dec.", "right", 7),
+               ("Δ pts", "right", 5), ("at risk", "right", 7))
+    for col, justify, width in columns:
+        table.add_column(col, justify=justify, no_wrap=True,  # type: ignore[arg-type]
+                         overflow="ellipsis", min_width=width,
+                         max_width=width if col in ("deal", "buyer step") else None)
+    rows = ranking.to_dict("records")
+    for r in rows:
         change = r["risk_change"]
-        table.add_row(str(r["rank"]), str(r["name"] or r["deal_id"]), str(r["owner_id"]),
-                      r["buyer_step"], f"{r['days_in_step']:.0f}", f"{r['stall_risk']:.0%}",
+        table.add_row(str(r["rank"]), _label(r), r["buyer_step"].replace("_", " "),
+                      f"{r['days_in_step']:.0f}", f"{r['stall_risk']:.0%}",
                       f"{r['no_decision_risk']:.0%}",
-                      "new" if change != change else f"{100 * change:+.0f}",
-                      f"{r['revenue_at_risk']:,.0f}", r["reasons"][0] if r["reasons"] else "")
+                      "new" if change != change else f"{round(100 * change):+d}",
+                      f"{r['revenue_at_risk'] / 1000:,.0f}k")
     console.print(table)
+    for r in rows[:explain]:
+        console.print(f"[bold]{r['rank']}. {_label(r)}[/] — why:", highlight=False)
+        for reason in r["reasons"]:
+            console.print(f"   • {reason}", highlight=False)
+
+
+def _label(row: dict) -> str:
+    name = row.get("name")
+    return name if isinstance(name, str) and name else str(row["deal_id"])
