@@ -61,7 +61,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from features.ingest.activities import classify_activities
 from features.ingest.parsing import blank
-from features.ingest.raw import RAW_COLUMNS, RawTable, SourceError, read_text_table
+from features.ingest.raw import RAW_COLUMNS, RawTable, SourceError, read_text_table, text_getter
 from features.journey import JourneyConfig, TimestampRule
 
 #: Canonical columns a mapping must give per table (``a|b``: at least one of them).
@@ -181,7 +181,7 @@ def load_mapping(path: Path) -> GenericMapping:
 
 
 def _activities(frame: pd.DataFrame, columns: dict[str, str], config: JourneyConfig) -> RawTable:
-    text = _text_getter(frame)
+    text = text_getter(frame)
     kind = text("type_raw") if "type_raw" in columns else text("type")
     calls = text("call_direction") if "call_direction" in columns else None
     classified = classify_activities(kind, text("subject"), calls, config)
@@ -198,7 +198,7 @@ def _activities(frame: pd.DataFrame, columns: dict[str, str], config: JourneyCon
 def _contacts(frame: pd.DataFrame, columns: dict[str, str], config: JourneyConfig) -> RawTable:
     out = frame.copy()
     if "role" not in columns:
-        raw = _text_getter(frame)("role_raw")
+        raw = text_getter(frame)("role_raw")
         out["role"] = raw.map(lambda r: config.role(r) if r.strip() else "other").astype("str")
     labels = dict(columns)
     labels.setdefault("role", columns.get("role_raw", "role"))
@@ -209,7 +209,7 @@ def _field_history(frame: pd.DataFrame, columns: dict[str, str],
                    config: JourneyConfig) -> RawTable:
     out = frame.copy()
     if "field" not in columns:
-        raw = _text_getter(frame)("field_raw")
+        raw = text_getter(frame)("field_raw")
         folded = raw.str.replace(r"[\s_]", "", regex=True).str.casefold()
         out["field"] = folded.map(_FIELDS).astype("str").fillna("")
     labels = dict(columns)
@@ -230,13 +230,6 @@ _DERIVE = {
 }
 
 
-def _text_getter(frame: pd.DataFrame):
-    def text(column: str) -> pd.Series:
-        if column in frame.columns:
-            return frame[column].astype("str").fillna("")
-        return pd.Series("", index=frame.index, dtype="str")
-
-    return text
 
 
 def _one_line(exc: Exception) -> str:

@@ -68,7 +68,7 @@ import pandas as pd
 
 from features.ingest.activities import classify_activities
 from features.ingest.parsing import blank, parse_timestamps
-from features.ingest.raw import RawTable, SourceError, read_text_table
+from features.ingest.raw import RawTable, SourceError, read_text_table, text_getter
 from features.ingest.salesforce import find_object_file
 from features.journey import JourneyConfig
 
@@ -130,7 +130,7 @@ def read_hubspot(directory: Path, config: JourneyConfig) -> dict[str, RawTable]:
 
 
 def _deals(deals: pd.DataFrame, config: JourneyConfig) -> RawTable:
-    text = _text_getter(deals)
+    text = text_getter(deals)
     stage = text("Deal Stage")
     closed = stage.map(_closed_lookup(config)).astype(bool)
     out = pd.DataFrame({canon: text(src) for canon, src in _DEAL_COLUMNS.items()},
@@ -150,7 +150,7 @@ def _closed_lookup(config: JourneyConfig):
 
 
 def _stage_entries(deals: pd.DataFrame) -> RawTable:
-    text = _text_getter(deals)
+    text = text_getter(deals)
     file = deals["_file"].iloc[0] + STAGE_ENTRIES if len(deals) else "deals" + STAGE_ENTRIES
     parts = []
     for column in deals.columns:
@@ -183,7 +183,7 @@ def _stage_entries(deals: pd.DataFrame) -> RawTable:
 
 def _engagements(engagements: pd.DataFrame, config: JourneyConfig) -> RawTable:
     links = _explode(engagements, {"deal_id": "Associated Deal IDs"}, EXTRA_DEALS)
-    text = _text_getter(links)
+    text = text_getter(links)
     kind = text("Engagement type")
     subject = text("Subject")
     classified = classify_activities(kind, subject, text("Call direction"), config)
@@ -205,12 +205,12 @@ def _engagements(engagements: pd.DataFrame, config: JourneyConfig) -> RawTable:
 
 
 def _contacts(contacts: pd.DataFrame, deals: pd.DataFrame, config: JourneyConfig) -> RawTable:
-    text = _text_getter(contacts)
+    text = text_getter(contacts)
     roles = text("Buying Role").map(lambda v: _roles(v, config))
     frame = contacts.assign(_role_pairs=roles)
     links = _explode(frame, {"deal_id": "Associated Deal IDs", "_role_pair": "_role_pairs"},
                      EXTRA_LINKS)
-    text = _text_getter(links)
+    text = text_getter(links)
     role_raw = links["_role_pair"].map(lambda p: p[0]).astype("str")
     role = links["_role_pair"].map(lambda p: p[1]).astype("str")
     out = pd.DataFrame({
@@ -239,7 +239,7 @@ def _added_at(created: pd.Series, deal_ids: pd.Series, deals: pd.DataFrame,
 
     Text that does not parse is passed on unchanged so that validation reports it.
     """
-    deal_text = _text_getter(deals)
+    deal_text = text_getter(deals)
     deal_created = pd.Series(deal_text("Create Date").to_numpy(),
                              index=deal_text("Record ID").to_numpy())
     deal_created = deal_created[~deal_created.index.duplicated(keep="first")]
@@ -285,10 +285,3 @@ def _ids(value: str) -> list[str]:
     return list(seen)
 
 
-def _text_getter(frame: pd.DataFrame):
-    def text(column: str) -> pd.Series:
-        if column in frame.columns:
-            return frame[column].astype("str").fillna("")
-        return pd.Series("", index=frame.index, dtype="str")
-
-    return text

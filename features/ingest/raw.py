@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,6 +65,22 @@ class RawTable:
         if column in self.frame.columns:
             return self.frame[column].astype("str").fillna("")
         return pd.Series("", index=self.frame.index, dtype="str")
+
+
+def text_getter(frame: pd.DataFrame) -> Callable[[str], pd.Series]:
+    """A function giving ``frame[column]`` as text ("" when missing; all "" if no such column).
+
+    Example:
+        >>> text = text_getter(pd.DataFrame({"a": ["x", None]}))
+        >>> text("a").tolist(), text("b").tolist()
+        (['x', ''], ['', ''])
+    """
+    def text(column: str) -> pd.Series:
+        if column in frame.columns:
+            return frame[column].astype("str").fillna("")
+        return pd.Series("", index=frame.index, dtype="str")
+
+    return text
 
 
 def read_text_table(path: Path, required: list[str] | None = None) -> pd.DataFrame:

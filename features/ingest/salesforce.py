@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from features.ingest.activities import classify_activities
-from features.ingest.raw import RawTable, SourceError, read_text_table
+from features.ingest.raw import RawTable, SourceError, read_text_table, text_getter
 from features.journey import JourneyConfig
 
 #: Required columns of each Salesforce object's export.
@@ -116,7 +116,7 @@ def _field_history(hist: pd.DataFrame) -> RawTable:
 
 
 def _tasks(tasks: pd.DataFrame, config: JourneyConfig) -> RawTable:
-    text = _text_getter(tasks)
+    text = text_getter(tasks)
     kind = text("TaskSubtype").where(text("TaskSubtype").str.strip() != "", text("Type"))
     when = text("CompletedDateTime").where(text("CompletedDateTime").str.strip() != "",
                                            text("CreatedDate"))
@@ -124,7 +124,7 @@ def _tasks(tasks: pd.DataFrame, config: JourneyConfig) -> RawTable:
 
 
 def _events(events: pd.DataFrame, config: JourneyConfig) -> RawTable:
-    text = _text_getter(events)
+    text = text_getter(events)
     when = text("ActivityDateTime").where(text("ActivityDateTime").str.strip() != "",
                                           text("StartDateTime"))
     return _activities(events, text("Type").where(text("Type") != "", "Meeting"), when, None,
@@ -133,7 +133,7 @@ def _events(events: pd.DataFrame, config: JourneyConfig) -> RawTable:
 
 def _activities(frame: pd.DataFrame, kind: pd.Series, when: pd.Series,
                 call_dir: pd.Series | None, config: JourneyConfig) -> RawTable:
-    text = _text_getter(frame)
+    text = text_getter(frame)
     classified = classify_activities(kind, text("Subject"), call_dir, config)
     out = pd.DataFrame({
         "activity_id": text("Id"), "deal_id": text("WhatId"), "occurred_at": when,
@@ -147,7 +147,7 @@ def _activities(frame: pd.DataFrame, kind: pd.Series, when: pd.Series,
 
 
 def _contacts(roles: pd.DataFrame, config: JourneyConfig) -> RawTable:
-    text = _text_getter(roles)
+    text = text_getter(roles)
     role_raw = text("Role")
     out = pd.DataFrame({
         "source_id": text("Id"), "deal_id": text("OpportunityId"),
@@ -161,10 +161,3 @@ def _contacts(roles: pd.DataFrame, config: JourneyConfig) -> RawTable:
     return RawTable("contacts", out, mapping)
 
 
-def _text_getter(frame: pd.DataFrame):
-    def text(column: str) -> pd.Series:
-        if column in frame.columns:
-            return frame[column].astype("str").fillna("")
-        return pd.Series("", index=frame.index, dtype="str")
-
-    return text
