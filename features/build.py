@@ -25,7 +25,15 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from features.encode import STEPS, EncodedHistories, HistoryArrays, encode, to_ms
+from features.encode import (
+    STEPS,
+    EncodedHistories,
+    HistoryArrays,
+    codes,
+    encode,
+    query_order,
+    to_ms,
+)
 from features.histories import DealHistories
 from features.peers import PeerStats
 from features.schema import CONTEXT_CATEGORIES, FEATURES
@@ -69,12 +77,14 @@ def build_features(histories: DealHistories, as_of: AsOfSpec, *, peers: PeerStat
 def features_for(enc: EncodedHistories, peers: PeerStats, deal: np.ndarray,
                  as_of_ms: np.ndarray, passthrough: pd.DataFrame | None = None) -> pd.DataFrame:
     """Feature rows for explicit query rows (deal positions in ``enc``, as_of in ms)."""
-    order = np.lexsort((as_of_ms, enc.rank[deal]))
-    deal, as_of_ms = deal[order], as_of_ms[order]
+    order = query_order(enc.rank[deal], as_of_ms)
+    if order is not None:
+        deal, as_of_ms = deal[order], as_of_ms[order]
+        passthrough = None if passthrough is None else passthrough.iloc[order]
     values, steps = empty_outputs(len(deal))
     fill_signals(enc, peers, deal, as_of_ms, values, steps)
     return assemble(enc.deal_ids_arrow, enc.context_categories, deal, as_of_ms, values, steps,
-                    None if passthrough is None else passthrough.iloc[order])
+                    passthrough)
 
 
 def empty_outputs(n_rows: int, buffer: memoryview | None = None
@@ -154,7 +164,7 @@ def _resolve(enc: EncodedHistories | HistoryArrays, as_of: AsOfSpec
             raise ValueError(f"as-of table lacks column(s) {sorted(missing)}")
         if as_of["as_of"].dt.tz is None:
             raise ValueError("as-of table's `as_of` must be timezone-aware (UTC)")
-        pos = pd.Index(enc.deal_ids.astype(str)).get_indexer(as_of["deal_id"].astype("str"))
+        pos = codes(as_of["deal_id"], pd.Index(enc.deal_ids.astype(str), dtype="str"))
         t = to_ms(as_of["as_of"])
         keep = (pos >= 0) & (t < NEVER_MS)
         keep[keep] = enc.created_ms[pos[keep]] <= t[keep]

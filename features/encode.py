@@ -232,8 +232,7 @@ def encode_arrays(a: HistoryArrays) -> EncodedHistories:
     slip = (close_changes.columns["new"] - close_changes.columns["old"]) / MS_PER_DAY
     slip = np.nan_to_num(slip, nan=0.0)
     close_changes.add_prefix("push", slip > 0).add_prefix("slip", np.maximum(slip, 0.0))
-    rank = np.empty(n, dtype=np.int64)
-    rank[np.argsort(a.deal_ids.astype(str), kind="stable")] = np.arange(n)
+    rank = deal_rank(a.deal_ids)
     return EncodedHistories(
         deal_ids=a.deal_ids, created_ms=a.created_ms, closed_ms=a.closed_ms, owner=a.owner,
         account=a.account, amount_latest=a.amount_latest,
@@ -252,6 +251,42 @@ def encode_arrays(a: HistoryArrays) -> EncodedHistories:
                                       new=a.change_new_amount[amount]
                                       ).index_deals(n),
     )
+
+
+def deal_rank(deal_ids: np.ndarray) -> np.ndarray:
+    """Each deal's position in deal-id order (output rows are ordered by deal id).
+
+    Example:
+        >>> deal_rank(np.array(["b", "a", "c"], dtype=object)).tolist()
+        [1, 0, 2]
+    """
+    ids = pd.Index(deal_ids.astype(str), dtype="str")
+    if ids.is_monotonic_increasing:  # canonical tables come sorted by deal id
+        return np.arange(len(ids), dtype=np.int64)
+    rank = np.empty(len(ids), dtype=np.int64)
+    rank[np.argsort(deal_ids.astype(str), kind="stable")] = np.arange(len(ids))
+    return rank
+
+
+def query_order(rank: np.ndarray, as_of_ms: np.ndarray) -> np.ndarray | None:
+    """The permutation putting query rows in (deal rank, as_of) order; None if already so.
+
+    Example:
+        >>> query_order(np.array([1, 0]), np.array([5, 9])).tolist()
+        [1, 0]
+        >>> query_order(np.array([0, 0]), np.array([5, 9])) is None
+        True
+    """
+    if len(rank) < 2:
+        return None
+    low = int(as_of_ms.min())
+    time_bits = int(as_of_ms.max() - low + 1).bit_length()
+    if time_bits + int(rank.max() + 1).bit_length() > 62:
+        return np.lexsort((as_of_ms, rank))
+    key = (rank.astype(np.int64) << time_bits) | (as_of_ms - low)
+    if bool(np.all(key[1:] >= key[:-1])):
+        return None
+    return np.argsort(key, kind="stable")
 
 
 def codes(series: pd.Series, vocab: pd.Index | tuple[str, ...]) -> np.ndarray:

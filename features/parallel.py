@@ -34,7 +34,13 @@ from features.build import (
     fill_signals,
     output_bytes,
 )
-from features.encode import HistoryArrays, arrays_from_tables, encode_arrays
+from features.encode import (
+    HistoryArrays,
+    arrays_from_tables,
+    deal_rank,
+    encode_arrays,
+    query_order,
+)
 from features.histories import DealHistories
 from features.peers import PeerStats
 
@@ -51,10 +57,10 @@ def build_features_forked(histories: DealHistories, as_of: AsOfSpec, *,
     workers = min(workers, max(1, len(deal) // MIN_ROWS_PER_WORKER))
     if workers <= 1 or not hasattr(os, "fork"):
         return features_for(encode_arrays(arrays), peers, deal, as_of_ms, passthrough)
-    rank = np.empty(len(arrays.deal_ids), dtype=np.int64)
-    rank[np.argsort(arrays.deal_ids.astype(str), kind="stable")] = np.arange(len(rank))
-    order = np.lexsort((as_of_ms, rank[deal]))
-    deal, as_of_ms = deal[order], as_of_ms[order]
+    order = query_order(deal_rank(arrays.deal_ids)[deal], as_of_ms)
+    if order is not None:
+        deal, as_of_ms = deal[order], as_of_ms[order]
+        passthrough = None if passthrough is None else passthrough.iloc[order]
     shared = mmap.mmap(-1, output_bytes(len(deal)))
     values, steps = empty_outputs(len(deal), memoryview(shared))
     bounds = np.unique(np.r_[0, np.quantile(deal, np.linspace(0, 1, workers + 1)[1:-1]
@@ -66,8 +72,7 @@ def build_features_forked(histories: DealHistories, as_of: AsOfSpec, *,
         raise RuntimeError(f"{len(failed)} feature worker(s) failed; see their error above")
     context = {c: pd.Categorical(v) for c, v in arrays.context.items()}
     return assemble(pa.array(arrays.deal_ids.astype(str), type=pa.string()), context, deal,
-                    as_of_ms, values, steps,
-                    None if passthrough is None else passthrough.iloc[order])
+                    as_of_ms, values, steps, passthrough)
 
 
 def _fork(arrays: HistoryArrays, peers: PeerStats, deal: np.ndarray, as_of_ms: np.ndarray,
