@@ -46,6 +46,8 @@ from features.peers import PeerStats
 
 #: Below this many query rows one process is faster than forking.
 MIN_ROWS_PER_WORKER = 50_000
+#: Deals encoded together inside a worker (bigger parts spill out of the CPU caches).
+DEALS_PER_PART = 100_000
 
 
 def build_features_forked(histories: DealHistories, as_of: AsOfSpec, *,
@@ -63,10 +65,12 @@ def build_features_forked(histories: DealHistories, as_of: AsOfSpec, *,
         passthrough = None if passthrough is None else passthrough.iloc[order]
     shared = mmap.mmap(-1, output_bytes(len(deal)))
     values, steps = empty_outputs(len(deal), memoryview(shared))
-    bounds = np.unique(np.r_[0, np.quantile(deal, np.linspace(0, 1, workers + 1)[1:-1]
+    n_parts = max(workers, -(-len(arrays.deal_ids) // DEALS_PER_PART))
+    bounds = np.unique(np.r_[0, np.quantile(deal, np.linspace(0, 1, n_parts + 1)[1:-1]
                                             ).astype(np.int64), len(arrays.deal_ids)])
-    children = [_fork(arrays, peers, deal, as_of_ms, values, steps, int(lo), int(hi))
-                for lo, hi in pairwise(bounds)]
+    parts = [(int(lo), int(hi)) for lo, hi in pairwise(bounds)]
+    children = [_fork(arrays, peers, deal, as_of_ms, values, steps, parts[w::workers])
+                for w in range(workers)]
     failed = [pid for pid in children if os.waitpid(pid, 0)[1] != 0]
     if failed:
         raise RuntimeError(f"{len(failed)} feature worker(s) failed; see their error above")
@@ -76,16 +80,21 @@ def build_features_forked(histories: DealHistories, as_of: AsOfSpec, *,
 
 
 def _fork(arrays: HistoryArrays, peers: PeerStats, deal: np.ndarray, as_of_ms: np.ndarray,
-          values: np.ndarray, steps: np.ndarray, lo: int, hi: int) -> int:
-    """Start a worker for deals ``lo..hi-1``; it writes its rows into the shared block."""
+          values: np.ndarray, steps: np.ndarray, parts: list[tuple[int, int]]) -> int:
+    """Start a worker for the deal ranges ``parts``; it writes its rows into the shared block.
+
+    The ranges are done one after the other, each encoded on its own, so working sets stay
+    small enough for the CPU caches.
+    """
     pid = os.fork()
     if pid:
         return pid
     status = 0
     try:
-        rows = np.flatnonzero((deal >= lo) & (deal < hi))
-        enc = encode_arrays(arrays.for_deals(lo, hi))
-        fill_signals(enc, peers, deal[rows] - lo, as_of_ms[rows], values, steps, rows)
+        for lo, hi in parts:
+            rows = np.flatnonzero((deal >= lo) & (deal < hi))
+            enc = encode_arrays(arrays.for_deals(lo, hi))
+            fill_signals(enc, peers, deal[rows] - lo, as_of_ms[rows], values, steps, rows)
     except BaseException:
         traceback.print_exc(file=sys.stderr)
         status = 1

@@ -21,6 +21,7 @@ def simulated(tmp_path_factory):
 @pytest.fixture
 def small_threshold(monkeypatch):
     monkeypatch.setattr(parallel, "MIN_ROWS_PER_WORKER", 10)
+    monkeypatch.setattr(parallel, "DEALS_PER_PART", 70)  # several parts per worker
 
 
 def test_forked_equals_single_process_for_pairs(simulated, small_threshold):
