@@ -260,6 +260,8 @@ def deal_rank(deal_ids: np.ndarray) -> np.ndarray:
         >>> deal_rank(np.array(["b", "a", "c"], dtype=object)).tolist()
         [1, 0, 2]
     """
+    if len(deal_ids) < 2:  # live scoring: one deal
+        return np.zeros(len(deal_ids), dtype=np.int64)
     ids = pd.Index(deal_ids.astype(str), dtype="str")
     if ids.is_monotonic_increasing:  # canonical tables come sorted by deal id
         return np.arange(len(ids), dtype=np.int64)
