@@ -11,7 +11,8 @@ from training.cli import app
 runner = CliRunner()
 
 
-def test_demo_runs_end_to_end(tmp_path: Path):
+def test_demo_runs_end_to_end(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlruns/mlflow.db")
     result = runner.invoke(app, ["demo", "--out", str(tmp_path), "--deals", "400", "--seed", "3"])
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "canonical" / "ingest_report.json").read_text())
@@ -19,7 +20,11 @@ def test_demo_runs_end_to_end(tmp_path: Path):
     assert report["canonical_rows"]["deals"] == 400
     rows = pd.read_parquet(tmp_path / "features.parquet")
     assert len(rows) > 400 and {"deal_id", "as_of", "days_in_step"} <= set(rows.columns)
-    assert "no_decision" in result.output
+    assert "registered dealrisk version 1 as champion" in " ".join(result.output.split())
+    ranking = pd.read_csv(tmp_path / "report" / "ranking.csv")
+    open_deals = pd.read_parquet(tmp_path / "canonical" / "deals.parquet").outcome.isna().sum()
+    assert len(ranking) == open_deals and ranking.revenue_at_risk.is_monotonic_decreasing
+    assert (tmp_path / "report" / "ranking.html").stat().st_size > 10_000
 
 
 def test_ingest_of_a_missing_directory_is_a_clear_error(tmp_path: Path):

@@ -24,6 +24,7 @@ import os
 import pickle
 import subprocess
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -221,8 +222,11 @@ def _log_data_snapshot(data: dict[str, object], source: str | None) -> None:
                      "data.snapshot_rows": str(data.get("snapshot_rows")),
                      "data.n_deals": str(data.get("n_deals")),
                      "data.window": f"{data.get('train.start')} .. {data.get('test.end')}"})
-    origin = (resolve_dataset_source(source) if source is not None
-              else CodeDatasetSource(tags={"origin": "in-memory deal histories"}))
+    with warnings.catch_warnings():  # MLflow registers its local-file source class twice
+        warnings.filterwarnings("ignore", message="The specified dataset source can be "
+                                "interpreted in multiple ways")
+        origin = (resolve_dataset_source(source) if source is not None
+                  else CodeDatasetSource(tags={"origin": "in-memory deal histories"}))
     mlflow.log_input(MetaDataset(source=origin, name="deal_histories", digest=digest[:36]),
                      context="training")
 
