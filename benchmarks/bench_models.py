@@ -16,6 +16,7 @@ Prints figures and, last, one JSON line.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import time
@@ -89,7 +90,10 @@ def time_1m(workdir: Path, target_rows: int = 1_000_000) -> dict[str, float]:
     from training.model import DealRiskModel, TrainConfig
 
     out, until = simulate_canonical(100_000, 1, workdir)
-    cache = out / "rows.parquet"
+    from features.schema import FEATURES
+
+    schema_tag = hashlib.sha1("|".join(FEATURES.names).encode()).hexdigest()[:10]
+    cache = out / f"rows-{schema_tag}.parquet"  # rebuilt whenever the feature schema changes
     if not cache.is_file():
         h = DealHistories.read_parquet(out / "canonical")
         snaps = make_labels(h, sample_snapshots(h.deals, until=until), known_until=until)

@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -115,13 +116,15 @@ def features(
     as_of: Annotated[str | None, typer.Option(
         help="Score-time rows for deals open at this time (ISO 8601 with offset) instead of "
              "training snapshots.")] = None,
+    workers: Annotated[int, typer.Option(
+        min=0, help="Processes to use on this machine (0 = all cores).")] = 0,
 ) -> None:
     """Build point-in-time feature rows: weekly snapshots (training) or one time (scoring)."""
-    run_features(canonical, out, cadence=cadence, as_of=as_of)
+    run_features(canonical, out, cadence=cadence, as_of=as_of, workers=workers or None)
 
 
-def run_features(canonical: Path, out: Path, *, cadence: str = "7D",
-                 as_of: str | None = None) -> pd.DataFrame:
+def run_features(canonical: Path, out: Path, *, cadence: str = "7D", as_of: str | None = None,
+                 workers: int | None = None) -> pd.DataFrame:
     """Build feature rows from canonical tables, write them to ``out`` and print a summary."""
     import json
     import time
@@ -144,7 +147,7 @@ def run_features(canonical: Path, out: Path, *, cadence: str = "7D",
     started = time.perf_counter()
     what = f"{len(spec):,} snapshots" if isinstance(spec, pd.DataFrame) else "open deals"
     with console.status(f"building features for {what}"):
-        rows = build_features(histories, spec)
+        rows = build_features(histories, spec, workers=workers or os.cpu_count() or 1)
     elapsed = time.perf_counter() - started
     out.parent.mkdir(parents=True, exist_ok=True)
     rows.to_parquet(out, index=False)
