@@ -68,8 +68,7 @@ import pandas as pd
 
 from features.ingest.activities import classify_activities
 from features.ingest.parsing import blank, parse_timestamps
-from features.ingest.raw import RawTable, SourceError, read_text_table, text_getter
-from features.ingest.salesforce import find_object_file
+from features.ingest.raw import RawTable, read_export, text_getter
 from features.journey import JourneyConfig
 
 #: Required columns of each HubSpot export file.
@@ -108,17 +107,7 @@ def read_hubspot(directory: Path, config: JourneyConfig) -> dict[str, RawTable]:
     Raises :class:`SourceError` when the directory or the deals file is missing, when a file
     cannot be read, or (naming the file and columns) when a required column is missing.
     """
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise SourceError(f"{directory}: export directory not found")
-    frames: dict[str, pd.DataFrame] = {}
-    for name, required in HUBSPOT_REQUIRED.items():
-        path = find_object_file(directory, name)
-        if path is None:
-            if name == "deals":
-                raise SourceError(f"{directory}: no deals.csv or deals.parquet")
-            continue
-        frames[name] = read_text_table(path, required)
+    frames = read_export(directory, HUBSPOT_REQUIRED, primary="deals")
 
     deals = frames["deals"]
     tables = {"deals": _deals(deals, config), "stage_history": _stage_entries(deals)}

@@ -83,6 +83,37 @@ def text_getter(frame: pd.DataFrame) -> Callable[[str], pd.Series]:
     return text
 
 
+def find_object_file(directory: Path, name: str) -> Path | None:
+    """``<directory>/<name>.csv`` or ``.parquet``, whichever exists (None if neither)."""
+    for suffix in (".csv", ".parquet"):
+        path = directory / f"{name}{suffix}"
+        if path.is_file():
+            return path
+    return None
+
+
+def read_export(directory: Path, required: dict[str, list[str]], primary: str
+                ) -> dict[str, pd.DataFrame]:
+    """Read each ``<name>.csv|.parquet`` of an export directory as text.
+
+    ``required`` maps file stems to their required columns; only ``primary`` must exist.
+    Raises :class:`SourceError` for a missing directory or primary file, an unreadable file,
+    or a missing required column.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise SourceError(f"{directory}: export directory not found")
+    frames: dict[str, pd.DataFrame] = {}
+    for name, columns in required.items():
+        path = find_object_file(directory, name)
+        if path is None:
+            if name == primary:
+                raise SourceError(f"{directory}: no {name}.csv or {name}.parquet")
+            continue
+        frames[name] = read_text_table(path, columns)
+    return frames
+
+
 def read_text_table(path: Path, required: list[str] | None = None) -> pd.DataFrame:
     """Read a CSV or Parquet file with every column as text, plus ``_file`` and ``_row``.
 

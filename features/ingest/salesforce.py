@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from features.ingest.activities import classify_activities
-from features.ingest.raw import RawTable, SourceError, read_text_table, text_getter
+from features.ingest.raw import RawTable, read_export, text_getter
 from features.journey import JourneyConfig
 
 #: Required columns of each Salesforce object's export.
@@ -45,31 +45,13 @@ _OPPORTUNITY_COLUMNS = {
 _TRACKED_FIELDS = {"CloseDate": "close_date", "Amount": "amount"}
 
 
-def find_object_file(directory: Path, name: str) -> Path | None:
-    """``<directory>/<name>.csv`` or ``.parquet``, whichever exists (None if neither)."""
-    for suffix in (".csv", ".parquet"):
-        path = directory / f"{name}{suffix}"
-        if path.is_file():
-            return path
-    return None
-
-
 def read_salesforce(directory: Path, config: JourneyConfig) -> dict[str, RawTable]:
     """Read a Salesforce-style export directory into raw canonical tables.
 
     Raises :class:`SourceError` when the directory or ``Opportunity`` is missing, or when a
     present file lacks a required column.
     """
-    if not directory.is_dir():
-        raise SourceError(f"{directory}: export directory not found")
-    frames: dict[str, pd.DataFrame] = {}
-    for name, required in SALESFORCE_REQUIRED.items():
-        path = find_object_file(directory, name)
-        if path is None:
-            if name == "Opportunity":
-                raise SourceError(f"{directory}: no Opportunity.csv or Opportunity.parquet")
-            continue
-        frames[name] = read_text_table(path, required)
+    frames = read_export(directory, SALESFORCE_REQUIRED, primary="Opportunity")
 
     tables = {"deals": _deals(frames["Opportunity"])}
     if "OpportunityHistory" in frames:
