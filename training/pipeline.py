@@ -38,7 +38,7 @@ from training.baselines import LogRegBaseline, StageAgeRule, oracle_scores
 from training.evaluate import binary_metrics, bootstrap_auc, flatten, metrics_by_step
 from training.labels import LABELS, horizon_complete, make_labels
 from training.model import DealRiskModel, TrainConfig
-from training.split import SPLITS, time_split
+from training.split import SPLITS, TimeSplit, time_split
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -115,7 +115,7 @@ def train_pipeline(histories: DealHistories, *, config: TrainConfig | None = Non
     rows = build_features(histories, snaps, peers=PeerStats.from_histories(histories),
                           encoded=encode(histories))
     say("split")
-    split = time_split(rows, horizon_days=cfg.horizon_days, fractions=cfg.split_fractions)
+    split = _split_per_target(rows, cfg)
     parts = split.parts()
     warnings += _data_warnings(histories, known_until, parts, DealRiskModel.targets)
     model = DealRiskModel(cfg).fit(split.train, split.valid, split.calib, progress=say)
@@ -158,6 +158,30 @@ def train_pipeline(histories: DealHistories, *, config: TrainConfig | None = Non
     data = _lineage(histories, known_until, rows, parts, split.windows, split.dropped_rows)
     return TrainResult(model=model, metrics=metrics, figures=figures, params=cfg.to_params(),
                        data=data, holdout=holdout, warnings=warnings)
+
+
+def _split_per_target(rows: pd.DataFrame, cfg: TrainConfig) -> TimeSplit:
+    """Stall rows split by deal start (horizon label), final-outcome rows by last label.
+
+    The final-outcome split lays its windows out over every labelled row (as before), the stall
+    split over stall-labelled rows.
+
+    A window's frame holds both; each row carries only the labels of the split it came from
+    (others NaN), so every target trains, calibrates and is evaluated on its own split.
+    """
+    stall = time_split(rows, horizon_days=cfg.horizon_days, fractions=cfg.split_fractions,
+                       label_columns=("label_stall",), assign="first")
+    final = time_split(rows, horizon_days=cfg.horizon_days, fractions=cfg.split_fractions)
+    frames, windows = {}, {}
+    for name in SPLITS:
+        a = getattr(stall, name).assign(label_no_decision=np.nan, label_won=np.nan)
+        b = getattr(final, name).assign(label_stall=np.nan)
+        frames[name] = pd.concat([a, b], ignore_index=True)
+        bounds = [w for w in (stall.windows[name], final.windows[name]) if w[0] is not None]
+        windows[name] = ((min(w[0] for w in bounds), max(w[1] for w in bounds)) if bounds
+                         else (None, None))
+    used = sum(len(f) for f in frames.values())
+    return TimeSplit(**frames, windows=windows, dropped_rows=max(2 * len(rows) - used, 0))
 
 
 def _figures(model: DealRiskModel, test: pd.DataFrame,

@@ -7,9 +7,9 @@ Rules (PRODUCT.md, "honest evaluation"):
    that, each window ending at least ``H`` days before the next one starts (the gap); train gets
    what is left before valid.  So the evaluation windows keep their share and the gaps are paid
    for by the training window.
-2. Every deal is on one side: it belongs to the window of its **last** labelled snapshot, and
-   its snapshots outside that window are dropped.  (The later windows then hold every deal open
-   in them, like the pipeline scored live.)
+2. Every deal is on one side: it belongs to the window of its **last** labelled snapshot
+   (``assign="last"``, for final-outcome labels) or of its **first** one (``assign="first"``,
+   for horizon labels such as stall), and its snapshots outside that window are dropped.
 3. A window also starts no earlier than the moment the last label of any earlier window's kept
    row became known (``labels_known_at``), so no evaluation snapshot precedes the end of the
    training labels.
@@ -31,6 +31,7 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -59,12 +60,19 @@ class TimeSplit:
 
 def time_split(rows: pd.DataFrame, *, horizon_days: int,
                fractions: tuple[float, float, float, float] = (0.6, 0.1, 0.1, 0.2),
-               label_columns: tuple[str, ...] = LABELS) -> TimeSplit:
+               label_columns: tuple[str, ...] = LABELS,
+               assign: Literal["last", "first"] = "last") -> TimeSplit:
     """Split labelled feature rows by time (see the module docstring).
 
     ``rows`` needs ``deal_id``, ``as_of`` and at least one of ``label_columns``; a
     ``labels_known_at`` column (from :func:`training.labels.make_labels`) tightens the gap.
     Rows without any label are dropped.
+
+    ``assign="first"`` is for horizon labels (stall): a deal belongs to the window of its
+    *first* labelled snapshot (deals taken in the order they started, as in the published
+    benchmark protocol), and a label is known at ``as_of + horizon`` — which the gaps between
+    windows already respect.  Unlike ``"last"``, it does not select deals by when they end, so
+    the calibration window looks like the test window.
     """
     if len(fractions) != len(SPLITS) or min(fractions) < 0 or sum(fractions) <= 0:
         raise ValueError(f"fractions must be 4 non-negative numbers, got {fractions}")
@@ -84,10 +92,13 @@ def time_split(rows: pd.DataFrame, *, horizon_days: int,
     for k in range(len(SPLITS)):
         window[(ms >= starts[k]) & (ms < ends[k])] = k
     deal = labelled["deal_id"].astype("str").to_numpy()
-    last_window = pd.Series(np.where(ms >= starts[0], window, -1)).groupby(deal).max()
-    keep = (window >= 0) & (window == last_window.reindex(deal).to_numpy())
-    known_at = (labelled[KNOWN_AT].astype("datetime64[ms, UTC]") if KNOWN_AT in labelled
-                else t + gap)
+    if assign == "first":
+        home = pd.Series(np.where(window >= 0, window, len(SPLITS))).groupby(deal).min()
+    else:
+        home = pd.Series(np.where(ms >= starts[0], window, -1)).groupby(deal).max()
+    keep = (window >= 0) & (window == home.reindex(deal).to_numpy())
+    known_at = (labelled[KNOWN_AT].astype("datetime64[ms, UTC]")
+                if KNOWN_AT in labelled and assign == "last" else t + gap)
     parts: dict[str, pd.DataFrame] = {}
     windows: dict[str, tuple[pd.Timestamp | None, pd.Timestamp | None]] = {}
     labels_end: pd.Timestamp | None = None

@@ -58,3 +58,24 @@ def test_unlabelled_rows_are_dropped_and_bad_fractions_rejected(rows: pd.DataFra
     assert sum(len(p) for p in split.parts().values()) == 0
     with pytest.raises(ValueError, match="fractions"):
         time_split(rows, horizon_days=30, fractions=(1.0, 0.0, 0.0))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("horizon", [14, 30])
+def test_first_assignment_for_horizon_labels(rows: pd.DataFrame, horizon: int) -> None:
+    split = time_split(rows, horizon_days=horizon, label_columns=("label_stall",),
+                       assign="first")
+    parts = split.parts()
+    assert all(len(parts[s]) for s in SPLITS)
+    gap = pd.Timedelta(days=horizon)
+    for a, b in pairwise(SPLITS):
+        # every stall label of an earlier window is known before the next window starts
+        assert parts[a]["as_of"].max() + gap <= parts[b]["as_of"].min()
+    owners = {}
+    for name, part in parts.items():
+        for deal in part["deal_id"].unique():
+            assert owners.setdefault(deal, name) == name  # each deal on one side
+    # a deal sits in the window of its first labelled snapshot: its earlier rows were dropped
+    # only when they fell in no window (a gap), never because the deal ended later
+    first_seen = rows.groupby("deal_id")["as_of"].min()
+    test_deals = parts["test"]["deal_id"].unique()
+    assert (first_seen.reindex(test_deals) >= parts["calib"]["as_of"].max()).all()
