@@ -18,21 +18,13 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 import yaml
+from table_records import records
 
 from features.ingest import SourceError, ingest
 from features.ingest.generic import read_generic
 from features.journey import JourneyConfig
 
 EXPORT = pd.Timestamp("2024-06-01T00:00:00Z")
-
-
-def records(frame: pd.DataFrame, columns: list[str]) -> list[tuple]:
-    out = []
-    for row in frame[columns].itertuples(index=False):
-        out.append(tuple(
-            None if pd.isna(v) else (v.isoformat() if isinstance(v, pd.Timestamp) else v)
-            for v in row))
-    return out
 
 
 @pytest.fixture

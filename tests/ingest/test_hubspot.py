@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
+from table_records import records
 
 from features.ingest import SourceError, ingest
 from features.ingest.hubspot import read_hubspot, stage_label
@@ -27,16 +28,6 @@ EXPORT = pd.Timestamp("2024-06-01T00:00:00Z")
 
 def ts(text: str) -> pd.Timestamp:
     return pd.Timestamp(text).tz_convert("UTC")
-
-
-def records(frame: pd.DataFrame, columns: list[str]) -> list[tuple]:
-    """Rows as tuples with missing values as None and times as ISO text, for exact comparison."""
-    out = []
-    for row in frame[columns].itertuples(index=False):
-        out.append(tuple(
-            None if pd.isna(v) else (v.isoformat() if isinstance(v, pd.Timestamp) else v)
-            for v in row))
-    return out
 
 
 @pytest.fixture
