@@ -30,6 +30,8 @@ from features.timeline import MS_PER_DAY, NEVER_MS, Clock, Timeline
 STEPS: tuple[str, ...] = ("curious", "problem_shared", "solution_visualised", "evaluation_plan",
                           "decision", "customer")
 OUTCOME_CODES = {"won": 0, "lost": 1, "no_decision": 2}
+#: Activity-type codes that are meetings with the buyer (a meeting or a demo).
+MEETING_TYPES: tuple[int, ...] = (ACTIVITY_TYPES.index("meeting"), ACTIVITY_TYPES.index("demo"))
 ALL_ROLES: tuple[str, ...] = (*ROLES, "user", "executive_sponsor", "influencer", "blocker",
                               "other")
 
@@ -111,11 +113,13 @@ class EncodedHistories:
     activities: Timeline
     buyer_activities: Timeline
     seller_activities: Timeline
+    meetings: Timeline
     bookings: Timeline
     first_engaged: Timeline
     committee: Timeline
     role_first_ms: np.ndarray
     close_changes: Timeline
+    close_pushes: Timeline
     amount_changes: Timeline
     cache: dict[object, object] = field(default_factory=dict, repr=False)
 
@@ -241,11 +245,13 @@ def encode_arrays(a: HistoryArrays) -> EncodedHistories:
         activities=acts.index_deals(n),
         buyer_activities=acts.subset(buyer).index_deals(n),
         seller_activities=acts.subset(~buyer).index_deals(n),
+        meetings=acts.subset(np.isin(acts.columns["type"], MEETING_TYPES)).index_deals(n),
         bookings=Timeline.build(clock, a.act_deal, recorded).index_deals(n),
         first_engaged=Timeline.build(clock, e_deal, e_ms).index_deals(n),
         committee=Timeline.build(clock, m_deal, m_ms).index_deals(n),
         role_first_ms=role_first,
         close_changes=close_changes.index_deals(n),
+        close_pushes=close_changes.subset(slip > 0).index_deals(n),
         amount_changes=Timeline.build(clock, a.change_deal[amount], a.change_ms[amount],
                                       old=a.change_old_amount[amount],
                                       new=a.change_new_amount[amount]
@@ -345,6 +351,7 @@ def _stints(clock: Clock, deal: np.ndarray, t_ms: np.ndarray, code: np.ndarray) 
         clock, d, t, step=s,
         changes=_running_sum(move, group_start),
         regressions=_running_sum(regression.astype(np.int64), group_start),
+        forwards=_running_sum(forward.astype(np.int64), group_start),
         forward_ms=_running_last(np.where(forward, t, -1), group_start),
     )
 

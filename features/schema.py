@@ -101,6 +101,10 @@ def _build() -> tuple[Feature, ...]:
         _f("days_since_forward_move", "stage",
            "Days since the last move to a later buyer step (since creation if none).",
            "days since the deal last moved forward", True, "days"),
+        _f("forward_moves_per_30d", "stage",
+           "Moves to a later buyer step per 30 days of the deal's life (life counted as at "
+           "least 7 days).",
+           "buyer steps taken per month", False, "per 30 days"),
     ]
     for w in WINDOWS_DAYS:
         out.append(_f(f"buyer_activities_{w}d", "engagement",
@@ -121,6 +125,13 @@ def _build() -> tuple[Feature, ...]:
         _f("days_since_seller_touch", "engagement",
            "Days since the last seller-initiated activity (since creation if none).",
            "days since the last seller touch", None, "days"),
+        _f("days_since_meeting", "engagement",
+           "Days since the last meeting or demo with the buyer (since creation if none).",
+           "days since the last meeting with the buyer", True, "days"),
+        _f("unanswered_seller_touches", "engagement",
+           "Seller-initiated activities since the last buyer-initiated one (since creation if "
+           "none).",
+           "seller touches without a buyer response", True),
         _f("buyer_response_ratio", "engagement",
            "Buyer-initiated over all activities in the last 30 days (empty if none).",
            "share of activity started by the buyer", False),
@@ -166,6 +177,13 @@ def _build() -> tuple[Feature, ...]:
         _f("days_to_close_date", "commitment",
            "Days from as_of to the expected close date known at as_of (negative = overdue).",
            "days to the expected close date", None, "days"),
+        _f("days_since_close_push", "commitment",
+           "Days since the expected close date last moved later (empty if it never did).",
+           "days since the close date was last pushed", False, "days"),
+        _f("planned_cycle_days", "commitment",
+           "Days from creation to the expected close date first entered (the buyer's stated "
+           "timeline).",
+           "length of the buyer's stated timeline", None, "days"),
         _f("amount_changes", "commitment", "Number of amount changes so far.",
            "amount changes"),
         _f("amount_vs_initial", "commitment", "Amount at as_of over the first known amount.",

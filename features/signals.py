@@ -19,7 +19,7 @@ import numpy as np
 from features.encode import ALL_ROLES, EncodedHistories
 from features.peers import PeerStats
 from features.schema import ACTIVITY_TYPES, ROLES, TYPE_WINDOWS_DAYS, WINDOWS_DAYS
-from features.timeline import MS_PER_DAY, Timeline
+from features.timeline import MS_PER_DAY, NEVER_MS, Timeline
 
 Signals = dict[str, np.ndarray]
 
@@ -42,13 +42,18 @@ def stage_signals(enc: EncodedHistories, deal: np.ndarray, as_of: np.ndarray,
     forward = np.where(forward >= 0, forward, created)
     days_in_step = _days(as_of - entered)
     median = peers.won_step_median(step, as_of)
+    changes = np.where(has, st.columns["changes"][last] if len(st) else 0, 0)
+    regressions = np.where(has, st.columns["regressions"][last] if len(st) else 0, 0)
+    forwards = np.where(has, st.columns["forwards"][last] if len(st) else 0, 0)
+    age = _days(as_of - created)
     return {
         "days_in_step": days_in_step,
         "days_in_step_vs_won": days_in_step / np.where(median > 0, median, np.nan),
-        "deal_age_days": _days(as_of - created),
-        "step_changes": np.where(has, st.columns["changes"][last] if len(st) else 0, 0),
-        "regressions": np.where(has, st.columns["regressions"][last] if len(st) else 0, 0),
+        "deal_age_days": age,
+        "step_changes": changes,
+        "regressions": regressions,
         "days_since_forward_move": _days(as_of - forward),
+        "forward_moves_per_30d": forwards * 30.0 / np.maximum(age, 7.0),
     }, step
 
 
@@ -83,10 +88,13 @@ def engagement_signals(enc: EncodedHistories, deal: np.ndarray, as_of: np.ndarra
                                           np.nan)
     out["seller_actions_total"] = prefixes["action"][now] - prefixes["action"][start]
     out["seller_actions_30d"] = window("action", 30)
-    out["days_since_buyer_activity"] = _days(
-        as_of - _last_time(enc.buyer_activities, deal, as_of, created))
+    last_buyer = _last_time(enc.buyer_activities, deal, as_of, created)
+    out["days_since_buyer_activity"] = _days(as_of - last_buyer)
     out["days_since_seller_touch"] = _days(
         as_of - _last_time(enc.seller_activities, deal, as_of, created))
+    out["days_since_meeting"] = _days(as_of - _last_time(enc.meetings, deal, as_of, created))
+    since_buyer = np.maximum(acts.upto(deal, last_buyer), start)
+    out["unanswered_seller_touches"] = prefixes["seller"][now] - prefixes["seller"][since_buyer]
     b30, s30 = out["buyer_activities_30d"], out["seller_activities_30d"]
     out["buyer_response_ratio"] = np.where(b30 + s30 > 0, b30 / np.maximum(b30 + s30, 1), np.nan)
     recent = out["buyer_activities_14d"]
@@ -136,10 +144,15 @@ def commitment_signals(enc: EncodedHistories, deal: np.ndarray, as_of: np.ndarra
     any_change = ac.end(deal) > a_lo
     first_amount[any_change] = ac.columns["old"][a_lo[any_change]]
     booked = enc.bookings.count(deal, as_of) - enc.activities.count(deal, as_of)
+    created = enc.created_ms[deal]
+    last_push = _last_time(enc.close_pushes, deal, as_of, np.full(len(deal), NEVER_MS))
+    first_close = _value_at(cc, deal, created, enc.close_date_latest_ms[deal])
     return {
         "close_date_pushes": pushes[c_hi] - pushes[c_lo],
         "days_slipped": slips[c_hi] - slips[c_lo],
         "days_to_close_date": _days(close_at - as_of),
+        "days_since_close_push": np.where(last_push < NEVER_MS, _days(as_of - last_push), np.nan),
+        "planned_cycle_days": _days(first_close - created),
         "amount_changes": n_amount,
         "amount_vs_initial": np.where(first_amount > 0, amount / np.where(first_amount > 0,
                                                                            first_amount, 1),

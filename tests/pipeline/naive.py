@@ -63,6 +63,8 @@ def naive_row(h, deal_id: str, a: pd.Timestamp) -> dict[str, float | str]:
     out["step_changes"] = changes
     out["regressions"] = regressions
     out["days_since_forward_move"] = _days(a - forward)
+    n_forward = len(forwards) if stints else 0
+    out["forward_moves_per_30d"] = n_forward * 30.0 / max(_days(a - created), 7.0)
 
     # ---- engagement
     acts = h.activities[h.activities.deal_id == deal_id].copy()
@@ -90,9 +92,13 @@ def naive_row(h, deal_id: str, a: pd.Timestamp) -> dict[str, float | str]:
     actions = known[known["action"].notna() & (known["action"] != "")]
     out["seller_actions_total"] = float(len(actions))
     out["seller_actions_30d"] = count(actions, 30)
-    out["days_since_buyer_activity"] = _days(a - (buyer["known"].max() if len(buyer) else created))
+    last_buyer = buyer["known"].max() if len(buyer) else created
+    out["days_since_buyer_activity"] = _days(a - last_buyer)
     out["days_since_seller_touch"] = _days(a - (seller["known"].max() if len(seller)
                                                 else created))
+    met = known[known["type"].isin(["meeting", "demo"])]
+    out["days_since_meeting"] = _days(a - (met["known"].max() if len(met) else created))
+    out["unanswered_seller_touches"] = float((seller["known"] > last_buyer).sum())
     b30, s30 = out["buyer_activities_30d"], out["seller_activities_30d"]
     out["buyer_response_ratio"] = b30 / (b30 + s30) if b30 + s30 else NAN
     recent = out["buyer_activities_14d"]
@@ -123,6 +129,13 @@ def naive_row(h, deal_id: str, a: pd.Timestamp) -> dict[str, float | str]:
     close_at = _value_at(close_known, close, "old_close_date", "new_close_date",
                          d["expected_close_date"])
     out["days_to_close_date"] = _days(close_at - a) if pd.notna(close_at) else NAN
+    pushed = [t for t, o, n in zip(close_known.changed_at, close_known.old_close_date,
+                                   close_known.new_close_date, strict=True)
+              if pd.notna(o) and pd.notna(n) and n > o]
+    out["days_since_close_push"] = _days(a - max(pushed)) if pushed else NAN
+    first_close = _value_at(close[close.changed_at <= created], close, "old_close_date",
+                            "new_close_date", d["expected_close_date"])
+    out["planned_cycle_days"] = _days(first_close - created) if pd.notna(first_close) else NAN
     amount = fh[fh.field == "amount"]
     amount_known = amount[amount.changed_at <= a]
     out["amount_changes"] = float(len(amount_known))

@@ -68,12 +68,14 @@ EXPECTED_D1 = {
     # stage
     "current_step": "solution_visualised", "days_in_step": 5.5, "days_in_step_vs_won": 0.55,
     "deal_age_days": 45.5, "step_changes": 4, "regressions": 1, "days_since_forward_move": 5.5,
+    "forward_moves_per_30d": 3 * 30 / 45.5,
     # engagement (b3 sits exactly at as_of and counts; s3 is only booked)
     "buyer_activities_7d": 1, "seller_activities_7d": 0, "buyer_activities_14d": 1,
     "seller_activities_14d": 1, "buyer_activities_30d": 2, "seller_activities_30d": 1,
     "buyer_activities_90d": 3, "seller_activities_90d": 2, "email_activities_90d": 3,
     "meeting_activities_90d": 1, "call_activities_30d": 1,
     "days_since_buyer_activity": 0.0, "days_since_seller_touch": 10.5,
+    "days_since_meeting": 14.5, "unanswered_seller_touches": 0,
     "buyer_response_ratio": 2 / 3, "buyer_trend": 0.0, "contacts_engaged": 2,
     "buyer_activities_total": 3, "buyer_rate_per_week": 3 / (45.5 / 7),
     "buyer_pace_vs_usual": (2 / (30 / 7)) / (3 / (45.5 / 7)),
@@ -82,6 +84,7 @@ EXPECTED_D1 = {
     "has_procurement": 0, "single_threaded": 0, "meeting_share_90d": 0.25,
     # commitment (the March edits are not known yet)
     "close_date_pushes": 1, "days_slipped": 15, "days_to_close_date": 59.5,
+    "days_since_close_push": 26.5, "planned_cycle_days": 90.0,
     "amount_changes": 1, "amount_vs_initial": 900 / 800, "open_next_step": 1,
     # context: o1 closed d3 (won) before as_of; d4's close is still in the future
     "amount": 900.0, "owner_closed_deals": 1, "owner_win_rate": 1.0,
@@ -97,6 +100,15 @@ def test_hand_computed_values(rows, name):
         assert got == want
     else:
         assert math.isclose(float(got), want, rel_tol=1e-6, abs_tol=1e-6), (got, want)
+
+
+def test_before_the_buyers_last_email_one_seller_touch_is_unanswered():
+    row = build_features(_h(), T("2024-02-14")).set_index("deal_id").loc["d1"]
+    assert row["unanswered_seller_touches"] == 1  # s2 (Feb 5) after b2 (Feb 1)
+    assert row["days_since_meeting"] == 13.0
+    assert row["days_since_close_push"] == 25.0
+    d4 = build_features(_h(), AS_OF).set_index("deal_id").loc["d4"]
+    assert math.isnan(d4["days_since_close_push"]) and math.isnan(d4["planned_cycle_days"])
 
 
 def test_event_exactly_at_as_of_counts_and_one_ms_earlier_does_not():

@@ -5,6 +5,8 @@ seller emails ``Email sent: ``, calls ``Call: `` with CallType Inbound/Outbound,
 requested events ``Meeting requested by customer: ``, seller events ``Meeting: `` or
 ``Demo: ``, proposals ``Proposal sent: ``; an activity that *is* a recommendable action
 carries its tag in brackets, e.g. ``[agree_evaluation_plan]``.
+
+While the buyer is dark nobody meets: the seller's outreach is emails and calls only.
 """
 
 from __future__ import annotations
@@ -75,8 +77,22 @@ _GROUPS: list[list[tuple[str, str, int]]] = [_BUYER, _SELLER, _PROPOSAL] + [
 SUBJECTS: list[str] = [s for g in _GROUPS for _, s, _ in g]
 SUBJECT_CHANNEL: list[str] = [c for g in _GROUPS for c, _, _ in g]
 _OFFSETS = np.cumsum([0] + [len(g) for g in _GROUPS])
-_CDFS = [np.cumsum([w for _, _, w in g]) / sum(w for _, _, w in g) for g in _GROUPS]
 IS_EVENT = np.array([CHANNELS[c][0] == "Event" for c in SUBJECT_CHANNEL])
+
+
+def _cdf(weights: list[float]) -> np.ndarray:
+    w = np.asarray(weights, dtype=np.float64)
+    return np.cumsum(w) / w.sum()
+
+
+_CDFS = [_cdf([w for _, _, w in g]) for g in _GROUPS]
+# While the buyer is dark nobody meets: a group's meetings, demos and presentations drop out
+# (a group made only of events keeps them).
+_DARK_CDFS = [
+    _cdf([0.0 if CHANNELS[c][0] == "Event" else w for c, _, w in g])
+    if any(CHANNELS[c][0] != "Event" for c, _, _ in g) else cdf
+    for g, cdf in zip(_GROUPS, _CDFS, strict=True)
+]
 # how many committee members are engaged at each buyer step
 _REACH = np.array([1, 2, 4, 5, 8])
 
@@ -107,12 +123,14 @@ def activity_rows(params: SimParams, j: Journeys) -> dict[str, np.ndarray]:
                      np.select([kind == KIND_BUYER, kind == KIND_SELLER, kind == KIND_PROPOSAL],
                                [0, 1, 2], 0))
     u_subj = u(0)
+    dark = a["dark"].astype(bool)
     subject = np.zeros(len(rows), np.int64)
-    for gi, cdf in enumerate(_CDFS):
-        sel = group == gi
-        if sel.any():
-            pos = np.searchsorted(cdf, u_subj[sel], side="right")
-            subject[sel] = _OFFSETS[gi] + np.minimum(pos, len(cdf) - 1)
+    for gi, (cdf, dark_cdf) in enumerate(zip(_CDFS, _DARK_CDFS, strict=True)):
+        for cdfs, in_state in ((cdf, ~dark), (dark_cdf, dark)):
+            sel = (group == gi) & in_state
+            if sel.any():
+                pos = np.searchsorted(cdfs, u_subj[sel], side="right")
+                subject[sel] = _OFFSETS[gi] + np.minimum(pos, len(cdfs) - 1)
     size = deals.committee_size[rows]
     reach = np.minimum(size, _REACH[a["step"]])
     slot = np.minimum((u(1) * reach).astype(np.int64), size - 1)

@@ -1,8 +1,9 @@
 """Per-deal constants: hidden buyer traits (never exported) and CRM-visible attributes.
 
 The latent traits (intent, urgency, budget, champion strength, speed, the rep's skill)
-drive the journey; the observables (segment, amount, type, lead source) are only
-weakly correlated with them, so no exported field reveals the truth directly.
+drive the journey; the observables (segment, amount, type, lead source, the buyer's stated
+timeline, i.e. the first expected close date) are only noisily tied to them, so no exported
+field reveals the truth directly.
 """
 
 from __future__ import annotations
@@ -141,7 +142,9 @@ def draw_deals(params: SimParams, index: np.ndarray) -> Deals:
     )
     last_day = export_day - 1 - created_day
     plan_noise = np.exp(0.3 * normal(s, idx, 0, Stream.CLOSE_PLAN))
-    plan = np.array([45.0, 75.0, 110.0])[segment] * plan_noise
+    # the expected close date is the buyer's stated timeline: nearer when the buyer is urgent
+    plan = (np.array([45.0, 75.0, 110.0])[segment] * plan_noise
+            * np.exp(params.plan_urgency * urgency))
     initial_step = (
         (lead_source <= 3) & (uniform(s, idx, 0, Stream.INITIAL_STEP) < 0.3)
     ).astype(np.int64)

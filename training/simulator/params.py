@@ -148,6 +148,11 @@ class SimParams:
     intent_on_type: float = 0.3
     speed_sigma: float = 0.55
     perceived_intent_noise: float = 0.8
+    # how the latent traits show in what the buyer says and does (noisy traces, never the value)
+    plan_urgency: float = -0.5  # log-loading of the buyer's stated timeline (close date)
+    buyer_intent: float = 0.5  # log-loadings of the buyer-initiated activity rate
+    buyer_champion: float = 0.25
+    buyer_urgency: float = 0.4
     # daily transition base rates per step (engaged)
     fwd_base: tuple[float, ...] = (0.0324, 0.0288, 0.0259, 0.0259, 0.0)
     won_base: float = 0.012
@@ -156,9 +161,11 @@ class SimParams:
     lost_base: tuple[float, ...] = (0.0018, 0.0022, 0.0032, 0.0043, 0.0072)
     nd_engaged_base: tuple[float, ...] = (0.0014, 0.0011, 0.0007, 0.0007, 0.0007)
     # dark state
-    return_base: float = 0.0252
-    nd_dark_base: float = 0.024
-    lost_dark_base: float = 0.0014
+    # dark spells last weeks to months (mean about 40 days) before the buyer returns or the
+    # deal is closed out
+    return_base: float = 0.0126
+    nd_dark_base: float = 0.012
+    lost_dark_base: float = 0.0007
     # latent loadings of the transition log-rates
     fwd_intent: float = 0.35
     fwd_urgency: float = 0.35
@@ -172,9 +179,9 @@ class SimParams:
     return_champion: float = 0.3
     regress_champion: float = -0.3
     # emissions (daily probabilities)
-    buyer_rate: float = 0.095
+    buyer_rate: float = 0.10
     buyer_rate_dark: float = 0.004
-    seller_rate: float = 0.22
+    seller_rate: float = 0.26
     seller_rate_dark: float = 0.14
     proposal_rate: float = 0.03
     # historic policy
