@@ -42,16 +42,14 @@ def stage_signals(enc: EncodedHistories, deal: np.ndarray, as_of: np.ndarray,
     forward = np.where(forward >= 0, forward, created)
     days_in_step = _days(as_of - entered)
     median = peers.won_step_median(step, as_of)
-    changes = np.where(has, st.columns["changes"][last] if len(st) else 0, 0)
-    regressions = np.where(has, st.columns["regressions"][last] if len(st) else 0, 0)
     forwards = np.where(has, st.columns["forwards"][last] if len(st) else 0, 0)
     age = _days(as_of - created)
     return {
         "days_in_step": days_in_step,
         "days_in_step_vs_won": days_in_step / np.where(median > 0, median, np.nan),
         "deal_age_days": age,
-        "step_changes": changes,
-        "regressions": regressions,
+        "step_changes": np.where(has, st.columns["changes"][last] if len(st) else 0, 0),
+        "regressions": np.where(has, st.columns["regressions"][last] if len(st) else 0, 0),
         "days_since_forward_move": _days(as_of - forward),
         "forward_moves_per_30d": forwards * 30.0 / np.maximum(age, 7.0),
     }, step

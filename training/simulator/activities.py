@@ -77,7 +77,13 @@ _GROUPS: list[list[tuple[str, str, int]]] = [_BUYER, _SELLER, _PROPOSAL] + [
 SUBJECTS: list[str] = [s for g in _GROUPS for _, s, _ in g]
 SUBJECT_CHANNEL: list[str] = [c for g in _GROUPS for c, _, _ in g]
 _OFFSETS = np.cumsum([0] + [len(g) for g in _GROUPS])
-IS_EVENT = np.array([CHANNELS[c][0] == "Event" for c in SUBJECT_CHANNEL])
+
+
+def _is_event(channel: str) -> bool:
+    return CHANNELS[channel][0] == "Event"
+
+
+IS_EVENT = np.array([_is_event(c) for c in SUBJECT_CHANNEL])
 
 
 def _cdf(weights: list[float]) -> np.ndarray:
@@ -89,8 +95,8 @@ _CDFS = [_cdf([w for _, _, w in g]) for g in _GROUPS]
 # While the buyer is dark nobody meets: a group's meetings, demos and presentations drop out
 # (a group made only of events keeps them).
 _DARK_CDFS = [
-    _cdf([0.0 if CHANNELS[c][0] == "Event" else w for c, _, w in g])
-    if any(CHANNELS[c][0] != "Event" for c, _, _ in g) else cdf
+    _cdf([0.0 if _is_event(c) else w for c, _, w in g])
+    if not all(_is_event(c) for c, _, _ in g) else cdf
     for g, cdf in zip(_GROUPS, _CDFS, strict=True)
 ]
 # how many committee members are engaged at each buyer step
