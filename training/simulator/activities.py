@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from training.simulator.journey import KIND_ACTION, KIND_BUYER, KIND_PROPOSAL, KIND_SELLER, Journeys
-from training.simulator.params import ACTIONS, SimParams
+from training.simulator.params import ACTIONS, MAX_COMMITTEE, SimParams
 from training.simulator.rng import Stream, uniform
 
 # channel -> (table, TaskSubtype or Event Type, Task Type, CallType)
@@ -168,19 +168,27 @@ def _u_per(seed: int, g: np.ndarray, day: np.ndarray, stream: np.ndarray) -> np.
     return out
 
 
-def contact_join_ts(j: Journeys, acts: dict[str, np.ndarray]) -> np.ndarray:
-    """When each committee member joined the deal, shape (n, 8): first activity or creation.
+def committee_roles(j: Journeys, acts: dict[str, np.ndarray]
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Contact-role rows (deal row, committee slot, created ts) the CRM learns of over time.
+
+    The primary contact (slot 0) is on the deal from creation; every other committee member is
+    added just before their first activity (booking time for events).  Members never engaged
+    before the export are unknown to the CRM and get no row, so a deal's contact roles at any
+    time say only what had happened by then (dating them at creation would leak the future:
+    a member never engaged in the deal's whole life marks a deal that died).
 
     Example:
-        >>> # contact_join_ts(journeys, activity_rows(params, journeys))
+        >>> # row, slot, created = committee_roles(journeys, activity_rows(params, journeys))
     """
     n = len(j.deals)
-    base = j.deals.created_ts[:, None] + 60 * (1 + np.arange(8))[None, :]
-    first = np.full(n * 8, np.iinfo(np.int64).max)
-    key = acts["row"] * 8 + acts["contact_slot"]
-    t = np.minimum(acts["start_ts"], acts["created_ts"])
-    np.minimum.at(first, key, t)
-    first = first.reshape(n, 8)
-    joined = np.where(first < np.iinfo(np.int64).max, np.maximum(first - 600, base[:, :1]), base)
-    joined[:, 0] = base[:, 0]
-    return joined
+    never = np.iinfo(np.int64).max
+    first = np.full(n * MAX_COMMITTEE, never)
+    key = acts["row"] * MAX_COMMITTEE + acts["contact_slot"]
+    np.minimum.at(first, key, np.minimum(acts["start_ts"], acts["created_ts"]))
+    first = first.reshape(n, MAX_COMMITTEE)
+    created = j.deals.created_ts[:, None]
+    joined = np.where(first < never, np.maximum(first - 600, created), never)
+    joined[:, 0] = created[:, 0] + 60
+    row, slot = np.nonzero(joined < never)
+    return row, slot, joined[row, slot]

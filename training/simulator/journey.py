@@ -92,15 +92,16 @@ def buyer_rate(params: SimParams, deals: Deals, rows: np.ndarray, step: np.ndarr
                dark: np.ndarray) -> np.ndarray:
     """Daily probability of a buyer-initiated activity (≈0 while the buyer is dark).
 
-    Keener (intent), more urgent and better-championed buyers reach out more often, so the
-    pace of buyer engagement is a noisy trace of those traits.
+    Keener (intent), more urgent, better-championed and faster-moving (speed) buyers reach out
+    more often, so the pace of buyer engagement is a noisy trace of those traits.
 
     Example:
         >>> # buyer_rate(params, deals, rows, step, dark)
     """
     p = params
     lift = np.exp(p.buyer_intent * deals.intent[rows] + p.buyer_champion * deals.champion[rows]
-                  + p.buyer_urgency * deals.urgency[rows]) * (1 + 0.12 * step)
+                  + p.buyer_urgency * deals.urgency[rows]
+                  + p.buyer_speed * np.log(deals.speed[rows])) * (1 + 0.12 * step)
     return np.where(dark, params.buyer_rate_dark, np.minimum(params.buyer_rate * lift, 0.8))
 
 

@@ -143,8 +143,9 @@ def draw_deals(params: SimParams, index: np.ndarray) -> Deals:
     last_day = export_day - 1 - created_day
     plan_noise = np.exp(0.3 * normal(s, idx, 0, Stream.CLOSE_PLAN))
     # the expected close date is the buyer's stated timeline: nearer when the buyer is urgent
+    # or the buying process fast
     plan = (np.array([45.0, 75.0, 110.0])[segment] * plan_noise
-            * np.exp(params.plan_urgency * urgency))
+            * np.exp(params.plan_urgency * urgency) * speed**params.plan_speed)
     initial_step = (
         (lead_source <= 3) & (uniform(s, idx, 0, Stream.INITIAL_STEP) < 0.3)
     ).astype(np.int64)

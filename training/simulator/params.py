@@ -149,10 +149,12 @@ class SimParams:
     speed_sigma: float = 0.55
     perceived_intent_noise: float = 0.8
     # how the latent traits show in what the buyer says and does (noisy traces, never the value)
-    plan_urgency: float = -0.5  # log-loading of the buyer's stated timeline (close date)
+    plan_urgency: float = -0.5  # log-loadings of the buyer's stated timeline (close date)
+    plan_speed: float = -0.5  # on log speed: faster buying processes state shorter timelines
     buyer_intent: float = 0.5  # log-loadings of the buyer-initiated activity rate
     buyer_champion: float = 0.25
     buyer_urgency: float = 0.4
+    buyer_speed: float = 0.5  # on log speed: faster organisations reach out more often
     # daily transition base rates per step (engaged)
     fwd_base: tuple[float, ...] = (0.0324, 0.0288, 0.0259, 0.0259, 0.0)
     won_base: float = 0.012

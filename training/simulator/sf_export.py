@@ -20,7 +20,7 @@ from training.simulator.activities import (
     SUBJECT_CHANNEL,
     SUBJECTS,
     activity_rows,
-    contact_join_ts,
+    committee_roles,
 )
 from training.simulator.activities import IS_EVENT as _IS_EVENT
 from training.simulator.journey import FIELD_CLOSE_DATE, Journeys
@@ -30,6 +30,7 @@ from training.simulator.params import (
     LEAD_SOURCES,
     LOSS_REASONS_LOST,
     LOSS_REASONS_ND,
+    MAX_COMMITTEE,
     REGIONS,
     ROLES,
     SEGMENTS,
@@ -151,7 +152,7 @@ def build_tables(params: SimParams, j: Journeys, counters: IdCounters) -> dict[s
     counters.field += n_f
 
     acts = activity_rows(params, j)
-    contact = fmt.ids("003", d.index[acts["row"]] * 8 + acts["contact_slot"] + 1)
+    contact = fmt.ids("003", d.index[acts["row"]] * MAX_COMMITTEE + acts["contact_slot"] + 1)
     owner = fmt.ids("005", d.owner[acts["row"]] + 1)
     what = pc.take(opp, pa.array(acts["row"]))
     ev = _IS_EVENT[acts["subject"]]
@@ -194,18 +195,15 @@ def build_tables(params: SimParams, j: Journeys, counters: IdCounters) -> dict[s
     })
     counters.event += n_e
 
-    joined = contact_join_ts(j, acts)
-    slots = np.arange(8)
-    in_committee = slots[None, :] < d.committee_size[:, None]
-    cr_row, cr_slot = np.nonzero(in_committee)
-    cr_num = d.index[cr_row] * 8 + cr_slot + 1
+    cr_row, cr_slot, joined = committee_roles(j, acts)
+    cr_num = d.index[cr_row] * MAX_COMMITTEE + cr_slot + 1
     out["OpportunityContactRole"] = pa.table({
         "Id": fmt.ids("00K", cr_num),
         "OpportunityId": pc.take(opp, pa.array(cr_row)),
         "ContactId": fmt.ids("003", cr_num),
         "Role": fmt.pick(ROLES, d.role_perm[cr_row, cr_slot]),
         "IsPrimary": fmt.booleans(cr_slot == 0),
-        "CreatedDate": fmt.datetimes(joined[cr_row, cr_slot]),
+        "CreatedDate": fmt.datetimes(joined),
     })
     return out
 
