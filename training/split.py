@@ -59,7 +59,7 @@ class TimeSplit:
 
 
 def time_split(rows: pd.DataFrame, *, horizon_days: int,
-               fractions: tuple[float, float, float, float] = (0.6, 0.1, 0.1, 0.2),
+               fractions: tuple[float, float, float, float] = (0.5, 0.1, 0.2, 0.2),
                label_columns: tuple[str, ...] = LABELS,
                assign: Literal["last", "first"] = "last") -> TimeSplit:
     """Split labelled feature rows by time (see the module docstring).
