@@ -7,6 +7,8 @@ requested events ``Meeting requested by customer: ``, seller events ``Meeting: `
 carries its tag in brackets, e.g. ``[agree_evaluation_plan]``.
 
 While the buyer is dark nobody meets: the seller's outreach is emails and calls only.
+A committee member joins the deal's contact roles when they first show up in an activity
+(:func:`committee_roles`), so the CRM never knows people before the seller has met them.
 """
 
 from __future__ import annotations
