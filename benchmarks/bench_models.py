@@ -11,6 +11,9 @@ Prints figures and, last, one JSON line.
 
     .venv/bin/python benchmarks/bench_models.py                 # everything (~10 min first run)
     .venv/bin/python benchmarks/bench_models.py --skip-1m       # quicker
+    .venv/bin/python benchmarks/bench_models.py --skip-1m --sweep-seeds 1,2,3,4,5   # + seed spread
+    .venv/bin/python benchmarks/bench_models.py --skip-1m --sweep-seeds 1,2,3,4,5 \
+        --split-fractions 0.6,0.1,0.1,0.2                          # another window layout
 """
 
 from __future__ import annotations
@@ -116,33 +119,72 @@ def time_1m(workdir: Path, target_rows: int = 1_000_000) -> dict[str, float]:
     return {"rows": float(n), "seconds": seconds}
 
 
+def seed_sweep(seeds: list[int], n_deals: int, workdir: Path, config) -> dict[str, float]:
+    """Model vs oracle per seed (one line each) and the means: how much a figure moves by seed."""
+    from features.histories import DealHistories
+    from training.pipeline import train_pipeline
+
+    keys = [(t, k) for t in ("stall", "no_decision") for k in ("auc", "oracle", "gap", "ece")]
+    print(f"\n== seed sweep, {n_deals:,} deals each (test window)")
+    print("   seed" + "".join(f"{t[:5] + '.' + k:>14s}" for t, k in keys))
+    table = []
+    for seed in seeds:
+        out, until = simulate_canonical(n_deals, seed, workdir)
+        m = train_pipeline(DealHistories.read_parquet(out / "canonical"), config=config,
+                           known_until=until, truth_daily=load_truth(out / "export"),
+                           n_boot=20).metrics
+        row = {}
+        for t in ("stall", "no_decision"):
+            row[(t, "auc")] = m[f"test.{t}.roc_auc"]
+            row[(t, "oracle")] = m[f"oracle.{t}.roc_auc"]
+            row[(t, "gap")] = row[(t, "oracle")] - row[(t, "auc")]
+            row[(t, "ece")] = m[f"test.{t}.ece"]
+        table.append(row)
+        print(f"   {seed:4d}" + "".join(f"{row[k]:14.4f}" for k in keys))
+    mean = {k: float(np.mean([r[k] for r in table])) for k in keys}
+    print("   mean" + "".join(f"{mean[k]:14.4f}" for k in keys))
+    return {f"sweep_mean_{t}_{k}": v for (t, k), v in mean.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--deals", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/dealrisk-bench-models"))
     parser.add_argument("--skip-1m", action="store_true")
+    parser.add_argument("--sweep-seeds", default="",
+                        help="comma-separated seeds to rerun the pipeline on (e.g. 1,2,3,4,5)")
+    parser.add_argument("--split-fractions", default="",
+                        help="train,valid,calib,test shares (default: TrainConfig's)")
     args = parser.parse_args()
 
     from features.histories import DealHistories
     from training.model import TrainConfig
     from training.pipeline import train_pipeline
 
+    config = TrainConfig()
+    if args.split_fractions:
+        config = TrainConfig(split_fractions=tuple(  # type: ignore[arg-type]
+            float(x) for x in args.split_fractions.split(",")))
     args.workdir.mkdir(parents=True, exist_ok=True)
     out, until = simulate_canonical(args.deals, args.seed, args.workdir)
     histories = DealHistories.read_parquet(out / "canonical")
     truth = load_truth(out / "export")
     started = time.perf_counter()
-    result = train_pipeline(histories, config=TrainConfig(), known_until=until,
-                            truth_daily=truth)
+    result = train_pipeline(histories, config=config, known_until=until, truth_daily=truth)
     print(f"pipeline on {args.deals:,} deals: {time.perf_counter() - started:.1f} s")
     headline(result, f"{args.deals:,}-deal simulation, seed {args.seed} (test window)")
 
     small = small_histories(histories)
-    small_result = train_pipeline(small, known_until=until, truth_daily=truth)
+    small_result = train_pipeline(small, config=config, known_until=until, truth_daily=truth)
     headline(small_result, "40 won + 40 lost/no-decision closed deals")
 
-    speed = {"seconds": float("nan"), "rows": 0.0}
+    sweep: dict[str, float] = {}
+    if args.sweep_seeds:
+        sweep = seed_sweep([int(x) for x in args.sweep_seeds.split(",")], args.deals,
+                           args.workdir, config)
+
+    speed: dict[str, float | None] = {"seconds": None, "rows": 0.0}  # null in the JSON
     if not args.skip_1m:
         speed = time_1m(args.workdir)
 
@@ -161,6 +203,7 @@ def main() -> None:
         "small_data_warnings": len(small_result.warnings),
         "small_stall_auc": small_result.metrics["test.stall.roc_auc"],
         "train_1m_rows_s": speed["seconds"], "train_1m_rows": speed["rows"],
+        "split_fractions": ",".join(map(str, config.split_fractions)), **sweep,
     }))
 
 
