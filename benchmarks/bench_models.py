@@ -24,9 +24,13 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from training.model import TrainConfig
 
 
 def simulate_canonical(n_deals: int, seed: int, workdir: Path) -> tuple[Path, pd.Timestamp]:
@@ -119,7 +123,8 @@ def time_1m(workdir: Path, target_rows: int = 1_000_000) -> dict[str, float]:
     return {"rows": float(n), "seconds": seconds}
 
 
-def seed_sweep(seeds: list[int], n_deals: int, workdir: Path, config) -> dict[str, float]:
+def seed_sweep(seeds: list[int], n_deals: int, workdir: Path, config: TrainConfig
+               ) -> dict[str, float]:
     """Model vs oracle per seed (one line each) and the means: how much a figure moves by seed."""
     from features.histories import DealHistories
     from training.pipeline import train_pipeline
