@@ -123,9 +123,12 @@ def time_1m(workdir: Path, target_rows: int = 1_000_000) -> dict[str, float]:
     return {"rows": float(n), "seconds": seconds}
 
 
-def seed_sweep(seeds: list[int], n_deals: int, workdir: Path, config: TrainConfig
-               ) -> dict[str, float]:
-    """Model vs oracle per seed (one line each) and the means: how much a figure moves by seed."""
+def seed_sweep(seeds: list[int], n_deals: int, workdir: Path, config: TrainConfig,
+               done: dict[int, dict[str, float]]) -> dict[str, float]:
+    """Model vs oracle per seed (one line each) and the means: how much a figure moves by seed.
+
+    ``done`` holds the metrics of seeds already run with ``config`` (not run again).
+    """
     from features.histories import DealHistories
     from training.pipeline import train_pipeline
 
@@ -134,10 +137,12 @@ def seed_sweep(seeds: list[int], n_deals: int, workdir: Path, config: TrainConfi
     print("   seed" + "".join(f"{t[:5] + '.' + k:>14s}" for t, k in keys))
     table = []
     for seed in seeds:
-        out, until = simulate_canonical(n_deals, seed, workdir)
-        m = train_pipeline(DealHistories.read_parquet(out / "canonical"), config=config,
-                           known_until=until, truth_daily=load_truth(out / "export"),
-                           n_boot=20).metrics
+        m = done.get(seed)
+        if m is None:
+            out, until = simulate_canonical(n_deals, seed, workdir)
+            m = train_pipeline(DealHistories.read_parquet(out / "canonical"), config=config,
+                               known_until=until, truth_daily=load_truth(out / "export"),
+                               n_boot=20).metrics
         row = {}
         for t in ("stall", "no_decision"):
             row[(t, "auc")] = m[f"test.{t}.roc_auc"]
@@ -187,7 +192,7 @@ def main() -> None:
     sweep: dict[str, float] = {}
     if args.sweep_seeds:
         sweep = seed_sweep([int(x) for x in args.sweep_seeds.split(",")], args.deals,
-                           args.workdir, config)
+                           args.workdir, config, done={args.seed: result.metrics})
 
     speed: dict[str, float | None] = {"seconds": None, "rows": 0.0}  # null in the JSON
     if not args.skip_1m:
