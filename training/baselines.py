@@ -129,8 +129,13 @@ class LogRegBaseline:
 
 
 def oracle_scores(truth_daily: pd.DataFrame, rows: pd.DataFrame, *,
-                  seed: int | None = None) -> pd.DataFrame:
+                  seed: int | None = None,
+                  columns: tuple[str, ...] = ("p_stall", "p_no_decision", "p_won"),
+                  ) -> pd.DataFrame:
     """Ground-truth probabilities (``p_stall``, ``p_no_decision``, ``p_won``) per snapshot row.
+
+    ``columns`` picks other per-day truth columns instead (e.g. ``engaged``, the hidden state),
+    aligned the same way.
 
     A ``truth/daily.parquet`` row (deal_id, date) is the hidden state at the **end** of that
     UTC calendar day.  The simulator moves a deal's hidden state once a day, at
@@ -175,7 +180,7 @@ def oracle_scores(truth_daily: pd.DataFrame, rows: pd.DataFrame, *,
                                            truth_day])
     pos = key_truth.get_indexer(pd.MultiIndex.from_arrays([deal_ids, state_day]))
     out = pd.DataFrame(index=rows.index)
-    for col in ("p_stall", "p_no_decision", "p_won"):
+    for col in columns:
         values = truth_daily[col].to_numpy(dtype=np.float64)
         out[col] = np.where(pos >= 0, values[np.maximum(pos, 0)], np.nan)
     return out

@@ -1,6 +1,7 @@
 """The deal-risk model: one calibrated LightGBM classifier per target, plus plain-words reasons.
 
-- Column order and categoricals come from :data:`features.schema.FEATURES`; categories seen in
+- Column order and categoricals come from :data:`features.schema.FEATURES` (or the schema given
+  to :class:`DealRiskModel`, e.g. one extended by a research benchmark); categories seen in
   training are re-applied at predict (unseen values become missing).  The feature columns of the
   rows given to :meth:`DealRiskModel.predict` must be exactly the training ones, in the same
   order (other columns such as ``deal_id`` are ignored); anything else is a ``ValueError``.
@@ -30,7 +31,7 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
 from features.histories import DealHistories
-from features.schema import FEATURES
+from features.schema import FEATURES, FeatureSchema
 from training.reasons import PeerReference, peer_reference, top_reasons
 
 TARGETS: tuple[str, ...] = ("stall", "no_decision")
@@ -192,10 +193,15 @@ class DealRiskModel:
     """
 
     targets: tuple[str, ...] = TARGETS
+    #: Columns the model learns from (class default, so models pickled before it existed load).
+    schema: FeatureSchema = FEATURES
 
-    def __init__(self, config: TrainConfig | None = None) -> None:
+    def __init__(self, config: TrainConfig | None = None,
+                 schema: FeatureSchema | None = None) -> None:
         self.config = config if config is not None else TrainConfig()
         self.version: str | None = None
+        if schema is not None:
+            self.schema = schema
 
     # ----------------------------------------------------------------------------- fitting
     def fit(self, train: pd.DataFrame, valid: pd.DataFrame,
@@ -209,10 +215,10 @@ class DealRiskModel:
         the extra rows steady it: on the 20k simulation it halves the no-decision ECE).
         """
         cfg = self.config
-        self.feature_names_ = list(FEATURES.names)
+        self.feature_names_ = list(self.schema.names)
         self.categories_ = {
             c: sorted(str(v) for v in pd.unique(train[c].dropna().astype("object")))
-            for c in FEATURES.categorical}
+            for c in self.schema.categorical}
         self.categorical_indices_ = [self.feature_names_.index(c) for c in self.categories_]
         x_train = feature_matrix(train, self.feature_names_, self.categories_)
         x_valid = feature_matrix(valid, self.feature_names_, self.categories_)
@@ -258,7 +264,7 @@ class DealRiskModel:
         mode = self.config.monotone
         return [0 if f.higher_is_riskier is None or f.dtype == "category" or mode == "none"
                 or (mode == "timing" and f.name not in TIMING_FEATURES)
-                else sign * (1 if f.higher_is_riskier else -1) for f in FEATURES]
+                else sign * (1 if f.higher_is_riskier else -1) for f in self.schema]
 
     def _fit_booster(self, target: str, x: np.ndarray, y: np.ndarray, xv: np.ndarray,
                      yv: np.ndarray) -> lgb.Booster | ConstantBooster:

@@ -104,18 +104,9 @@ def train_pipeline(histories: DealHistories, *, config: TrainConfig | None = Non
     say = progress or (lambda _stage: None)
     known_until = pd.Timestamp(known_until)
     warnings: list[str] = []
-    say("snapshots")
-    snaps = sample_snapshots(histories.deals, until=known_until, cadence=cfg.cadence)
-    say("labels")
-    snaps = make_labels(histories, snaps, known_until=known_until, horizon_days=cfg.horizon_days)
-    incomplete = ~horizon_complete(snaps["as_of"], known_until=known_until,
-                                   horizon_days=cfg.horizon_days)
-    snaps.loc[incomplete, "label_stall"] = np.nan
-    say("features")
-    rows = build_features(histories, snaps, peers=PeerStats.from_histories(histories),
-                          encoded=encode(histories))
+    rows = labelled_rows(histories, config=cfg, known_until=known_until, progress=say)
     say("split")
-    split = _split_per_target(rows, cfg)
+    split = split_per_target(rows, cfg)
     parts = split.parts()
     warnings += _data_warnings(histories, known_until, parts, DealRiskModel.targets)
     model = DealRiskModel(cfg).fit(split.train, split.valid, split.calib, progress=say)
@@ -160,7 +151,32 @@ def train_pipeline(histories: DealHistories, *, config: TrainConfig | None = Non
                        data=data, holdout=holdout, warnings=warnings)
 
 
-def _split_per_target(rows: pd.DataFrame, cfg: TrainConfig) -> TimeSplit:
+def labelled_rows(histories: DealHistories, *, config: TrainConfig, known_until: pd.Timestamp,
+                  progress: Callable[[str], None] | None = None) -> pd.DataFrame:
+    """Weekly snapshots of every deal with their labels and features (the rows models learn from).
+
+    Stall labels whose horizon passes ``known_until`` are blanked (NaN): their outcome is not
+    known yet.  Progress receives the stage names ``snapshots``, ``labels``, ``features``.
+
+    Example:
+        >>> # rows = labelled_rows(histories, config=TrainConfig(), known_until=export_time)
+        >>> # split_per_target(rows, TrainConfig()).test
+    """
+    say = progress or (lambda _stage: None)
+    say("snapshots")
+    snaps = sample_snapshots(histories.deals, until=known_until, cadence=config.cadence)
+    say("labels")
+    snaps = make_labels(histories, snaps, known_until=known_until,
+                        horizon_days=config.horizon_days)
+    incomplete = ~horizon_complete(snaps["as_of"], known_until=known_until,
+                                   horizon_days=config.horizon_days)
+    snaps.loc[incomplete, "label_stall"] = np.nan
+    say("features")
+    return build_features(histories, snaps, peers=PeerStats.from_histories(histories),
+                          encoded=encode(histories))
+
+
+def split_per_target(rows: pd.DataFrame, cfg: TrainConfig) -> TimeSplit:
     """Stall rows split by deal start (horizon label), final-outcome rows by last label.
 
     The final-outcome split lays its windows out over every labelled row (as before), the stall

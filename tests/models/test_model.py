@@ -116,3 +116,25 @@ def test_score_returns_open_deals_with_reasons(sim, model) -> None:
 def test_unfitted_model_says_so() -> None:
     with pytest.raises(RuntimeError, match="not fitted"):
         DealRiskModel().predict(pd.DataFrame())
+
+
+def test_an_extended_schema_trains_on_its_extra_column(trained) -> None:
+    """A research benchmark adds columns through ``schema``; the shipped model never sees them."""
+    from features.schema import Feature, FeatureSchema
+    from training.model import TrainConfig
+
+    rows = trained.holdout.copy()
+    stalled = rows["label_stall"].fillna(0).to_numpy()
+    rows["hint"] = stalled + np.random.default_rng(0).normal(0, 0.5, len(rows))
+    schema = FeatureSchema((*FEATURES, Feature("hint", "float", "engagement", "a hint", "hint")))
+    bucket = pd.util.hash_pandas_object(rows["deal_id"], index=False).to_numpy() % 4
+    columns = ["deal_id", "label_stall", "label_no_decision", "label_won", *schema.names]
+    parts = [rows.loc[bucket == b, columns] for b in range(3)]
+    extended = DealRiskModel(TrainConfig(n_estimators=60, min_child_samples=20), schema=schema)
+    extended.fit(*parts)
+    assert extended.feature_names_ == schema.names
+    assert len(extended.monotone_constraints("stall")) == len(schema)
+    assert extended.feature_importance().index[0] == "hint"
+    shipped = DealRiskModel(TrainConfig(n_estimators=60, min_child_samples=20)).fit(
+        *(p.drop(columns="hint") for p in parts))
+    assert shipped.feature_names_ == FEATURES.names

@@ -79,3 +79,17 @@ def test_no_closed_deals_still_returns_honest_nans(sim) -> None:
     result = train_pipeline(tiny, config=FAST, known_until=sim.known_until, n_boot=10)
     assert result.warnings
     assert np.isnan(result.metrics["test.no_decision.roc_auc"])
+
+
+def test_oracle_scores_aligns_any_truth_column(sim, trained) -> None:
+    from training.baselines import oracle_scores
+
+    rows = trained.holdout
+    truth = sim.truth.assign(engaged=sim.truth["engaged"].astype(float))
+    default = oracle_scores(truth, rows)
+    picked = oracle_scores(truth, rows, columns=("engaged", "p_stall"))
+    assert list(picked.columns) == ["engaged", "p_stall"]
+    assert picked["p_stall"].equals(default["p_stall"])
+    assert set(picked["engaged"].dropna().unique()) == {0.0, 1.0}
+    dark = picked["engaged"] == 0
+    assert default.loc[dark, "p_stall"].mean() > default.loc[~dark, "p_stall"].mean() + 0.2
