@@ -17,7 +17,7 @@ CRM history can reveal it, the target is a property of the simulator, not of the
 
 Prints the tables and, last, one JSON line.
 
-    .venv/bin/python benchmarks/bench_observability.py      # ~1 min once the 20k simulation is cached
+    .venv/bin/python benchmarks/bench_observability.py      # ~1 min once the simulation is cached
     .venv/bin/python benchmarks/bench_observability.py --seed 2 --grid 0.9:0.999,1:exact
 """
 
