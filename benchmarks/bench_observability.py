@@ -19,6 +19,7 @@ Prints the tables and, last, one JSON line.
 
     .venv/bin/python benchmarks/bench_observability.py      # ~1 min once the simulation is cached
     .venv/bin/python benchmarks/bench_observability.py --seed 2 --grid 0.9:0.999,1:exact
+    .venv/bin/python benchmarks/bench_observability.py --grid 0:exact:,1:exact:intent+speed
 """
 
 from __future__ import annotations
@@ -41,33 +42,46 @@ EXACT = 1.0  # engaged "AUC" meaning: the state itself
 
 @dataclass(frozen=True)
 class Level:
-    """One observability level: latent traits at ``latent_r2``, engaged state at ``engaged_auc``.
+    """One observability level: ``latents`` at ``latent_r2``, engaged state at ``engaged_auc``.
 
     ``engaged_auc`` None leaves the state out; ``EXACT`` gives the state itself.
 
     Example:
-        >>> Level.parse("0.9:0.999"), Level.parse("1:exact").engaged_auc, Level.parse("0.5:-")
-        (Level(latent_r2=0.9, engaged_auc=0.999), 1.0, Level(latent_r2=0.5, engaged_auc=None))
+        >>> Level.parse("0.9:0.999").engaged_auc, Level.parse("1:exact").engaged_auc
+        (0.999, 1.0)
+        >>> Level.parse("1:exact:intent+speed").latents, Level.parse("0:exact:").latents
+        (('intent', 'speed'), ())
     """
 
     latent_r2: float
     engaged_auc: float | None
+    latents: tuple[str, ...] = LATENTS
 
     @classmethod
     def parse(cls, text: str) -> Level:
-        """Read ``R²:AUC`` (AUC ``-`` = state left out, ``exact`` = the state itself)."""
-        r2, _, auc = text.partition(":")
+        """Read ``R²:AUC[:trait+trait]`` (AUC ``-`` = state left out, ``exact`` = the state).
+
+        Without the third field every latent trait is revealed; an empty one reveals none.
+        """
+        r2, _, rest = text.partition(":")
+        auc, has_traits, traits = rest.partition(":")
         engaged = None if auc in ("", "-") else EXACT if auc == "exact" else float(auc)
-        level = cls(float(r2), engaged)
+        latents = tuple(t for t in traits.split("+") if t) if has_traits else LATENTS
+        level = cls(float(r2), engaged, latents)
         if not 0.0 <= level.latent_r2 <= 1.0 or (engaged is not None and not 0.5 <= engaged <= 1):
             raise ValueError(f"bad level {text!r}: R² in [0, 1], engaged AUC in [0.5, 1]")
+        if unknown := sorted(set(latents) - set(LATENTS)):
+            raise ValueError(f"bad level {text!r}: unknown traits {unknown}; known: {LATENTS}")
         return level
 
     def label(self) -> str:
         """Short human label, e.g. ``latents R² 0.9, dark state AUC 0.999``."""
         state = ("unseen" if self.engaged_auc is None else "exact" if self.engaged_auc == EXACT
                  else f"AUC {self.engaged_auc:g}")
-        return f"latents R² {self.latent_r2:g}, dark state {state}"
+        if not self.latents:
+            return f"no latent trait, dark state {state}"
+        traits = "latents" if self.latents == LATENTS else "+".join(self.latents)
+        return f"{traits} R² {self.latent_r2:g}, dark state {state}"
 
 
 def attach_truth(parts: dict[str, pd.DataFrame], export_dir: Path) -> None:
@@ -135,10 +149,10 @@ def add_noisy_truth(parts: dict[str, pd.DataFrame], level: Level, seed: int) -> 
     ids = pd.unique(pd.concat([f["deal_id"].astype("str") for f in parts.values()]))
     noise = {n: pd.Series(rng.standard_normal(len(ids)), index=ids) for n in LATENTS}
     rho = np.sqrt(level.latent_r2)
-    columns = [f"seen_{n}" for n in LATENTS]
+    columns = [f"seen_{n}" for n in level.latents]
     for frame in parts.values():
         deal = frame["deal_id"].astype("str")
-        for name in LATENTS:
+        for name in level.latents:
             frame[f"seen_{name}"] = (rho * frame[f"truth_{name}"].to_numpy()
                                      + np.sqrt(1 - rho**2) * noise[name].reindex(deal).to_numpy())
         if level.engaged_auc is None:
@@ -203,7 +217,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/dealrisk-bench-models"))
     parser.add_argument("--grid", default="0.5:0.99,0.9:0.99,0.9:0.999,1:-,1:exact",
-                        help="levels R²:engaged-AUC ('-' none, 'exact' the state itself)")
+                        help="levels R²:engaged-AUC[:trait+trait] ('-' no state, 'exact' the "
+                             "state itself; traits default to all)")
     parser.add_argument("--plot", type=Path, default=None,
                         help="where to write the gap chart (default: <workdir>/observability.png)")
     args = parser.parse_args()
@@ -247,13 +262,13 @@ def main() -> None:
     for name, value in recovered.items():
         kind = "ROC AUC" if name == "engaged" else "R²"
         print(f"     {name:10s} {kind:8s} {value:.3f}")
-    print(f"\n   {'what the model sees':44s}{'stall AUC':>11s}{'gap':>8s}"
+    print(f"\n   {'what the model sees':50s}{'stall AUC':>11s}{'gap':>8s}"
           f"{'no-dec AUC':>12s}{'gap':>8s}")
     for label, r in results:
-        print(f"   {label:44s}{r['stall_auc']:11.4f}{r['stall_gap']:8.4f}"
+        print(f"   {label:50s}{r['stall_auc']:11.4f}{r['stall_gap']:8.4f}"
               f"{r['no_decision_auc']:12.4f}{r['no_decision_gap']:8.4f}")
     oracle = results[0][1]
-    print(f"   {'oracle (hidden truth)':44s}{oracle['stall_oracle_auc']:11.4f}{'':8s}"
+    print(f"   {'oracle (hidden truth)':50s}{oracle['stall_oracle_auc']:11.4f}{'':8s}"
           f"{oracle['no_decision_oracle_auc']:12.4f}")
     plot = args.plot or args.workdir / "observability.png"
     gap_figure(results).savefig(plot, dpi=110)
