@@ -153,7 +153,7 @@ def train_pipeline(histories: DealHistories, *, config: TrainConfig | None = Non
 
 def labelled_rows(histories: DealHistories, *, config: TrainConfig, known_until: pd.Timestamp,
                   progress: Callable[[str], None] | None = None) -> pd.DataFrame:
-    """Weekly snapshots of every deal with their labels and features (the rows models learn from).
+    """Snapshots of every deal every ``config.cadence`` (weekly) with labels and features.
 
     Stall labels whose horizon passes ``known_until`` are blanked (NaN): their outcome is not
     known yet.  Progress receives the stage names ``snapshots``, ``labels``, ``features``.
