@@ -97,9 +97,10 @@ def attach_truth(parts: dict[str, pd.DataFrame], export_dir: Path) -> None:
         ids = frame["deal_id"].astype("str")
         for name in LATENTS:
             frame[f"truth_{name}"] = std[name].reindex(ids).to_numpy()
-        frame["truth_engaged"] = oracle_scores(daily, frame, columns=("engaged",))["engaged"]
+        truth = oracle_scores(daily, frame, columns=("engaged", *(f"p_{t}" for t in TARGETS)))
+        frame["truth_engaged"] = truth["engaged"]
         for target in TARGETS:
-            frame[f"oracle_{target}"] = oracle_scores(daily, frame)[f"p_{target}"]
+            frame[f"oracle_{target}"] = truth[f"p_{target}"]
 
 
 def recovery(parts: dict[str, pd.DataFrame], seed: int) -> dict[str, float]:

@@ -77,13 +77,12 @@ def engagement_signals(enc: EncodedHistories, deal: np.ndarray, as_of: np.ndarra
             out[f"{t}_activities_{w}d"] = window(t, w)
     created = enc.created_ms[deal]
     total = prefixes["buyer"][now] - prefixes["buyer"][start]
-    weeks = np.maximum(_days(as_of - created), 1.0) / 7.0
+    age_days = _days(as_of - created)
     out["buyer_activities_total"] = total
-    out["buyer_rate_per_week"] = total / weeks
-    pace_30d = window("buyer", 30) / (np.minimum(_days(as_of - created), 30.0).clip(1.0) / 7.0)
-    out["buyer_pace_vs_usual"] = np.where(total > 0, pace_30d / np.where(total > 0,
-                                                                         total / weeks, 1.0),
-                                          np.nan)
+    out["buyer_rate_per_week"] = total / (np.maximum(age_days, 1.0) / 7.0)
+    pace_30d = window("buyer", 30) / (np.clip(age_days, 1.0, 30.0) / 7.0)
+    out["buyer_pace_vs_usual"] = pace_30d / np.where(total > 0, out["buyer_rate_per_week"],
+                                                     np.nan)
     out["seller_actions_total"] = prefixes["action"][now] - prefixes["action"][start]
     out["seller_actions_30d"] = window("action", 30)
     last_buyer = _last_time(enc.buyer_activities, deal, as_of, created)

@@ -33,6 +33,7 @@ from sklearn.linear_model import LogisticRegression
 from features.histories import DealHistories
 from features.schema import FEATURES, FeatureSchema
 from training.reasons import PeerReference, peer_reference, top_reasons
+from training.split import DEFAULT_FRACTIONS
 
 TARGETS: tuple[str, ...] = ("stall", "no_decision")
 #: Features constrained under ``monotone="timing"``: time stuck, buyer silence, close-date slip.
@@ -65,7 +66,7 @@ class TrainConfig:
     #: the wrong mix (on the 20k simulation, seeds 1-5, 0.2 instead of 0.1 takes the mean
     #: no-decision ECE from 0.021 to 0.015 and moves the mean AUCs by at most 0.001; see
     #: ``benchmarks/bench_models.py --sweep-seeds 1,2,3,4,5 --split-fractions ...``).
-    split_fractions: tuple[float, float, float, float] = (0.5, 0.1, 0.2, 0.2)
+    split_fractions: tuple[float, float, float, float] = DEFAULT_FRACTIONS
     monotone: Literal["timing", "schema", "none"] = "timing"
     calibration: Literal["auto", "isotonic", "sigmoid"] = "sigmoid"
     max_bin: int = 255

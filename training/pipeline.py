@@ -179,8 +179,8 @@ def labelled_rows(histories: DealHistories, *, config: TrainConfig, known_until:
 def split_per_target(rows: pd.DataFrame, cfg: TrainConfig) -> TimeSplit:
     """Stall rows split by deal start (horizon label), final-outcome rows by last label.
 
-    The final-outcome split lays its windows out over every labelled row (as before), the stall
-    split over stall-labelled rows.
+    The final-outcome split lays its windows out over every labelled row, the stall split over
+    stall-labelled rows only.
 
     A window's frame holds both; each row carries only the labels of the split it came from
     (others NaN), so every target trains, calibrates and is evaluated on its own split.

@@ -1,9 +1,9 @@
 """Terminal output for the CLI: progress bars, the ingest accounting and outcome mixes.
 
 Example:
-    >>> from rich import box
-from rich.console import Console
-    >>> console = Console(width=80, record=True)
+    >>> import io
+    >>> from rich.console import Console
+    >>> console = Console(width=80, record=True, file=io.StringIO())
     >>> print_outcome_mix(console, {"won": 0.25, "lost": 0.3, "no_decision": 0.45, "open": 10})
     >>> "no_decision" in console.export_text()
     True

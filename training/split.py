@@ -39,6 +39,9 @@ import pandas as pd
 from training.labels import KNOWN_AT, LABELS
 
 SPLITS: tuple[str, ...] = ("train", "valid", "calib", "test")
+#: Default train / valid / calib / test shares (the reason for a calib window as long as the
+#: test window is given at :attr:`training.model.TrainConfig.split_fractions`).
+DEFAULT_FRACTIONS: tuple[float, float, float, float] = (0.5, 0.1, 0.2, 0.2)
 
 
 @dataclass
@@ -59,7 +62,7 @@ class TimeSplit:
 
 
 def time_split(rows: pd.DataFrame, *, horizon_days: int,
-               fractions: tuple[float, float, float, float] = (0.5, 0.1, 0.2, 0.2),
+               fractions: tuple[float, float, float, float] = DEFAULT_FRACTIONS,
                label_columns: tuple[str, ...] = LABELS,
                assign: Literal["last", "first"] = "last") -> TimeSplit:
     """Split labelled feature rows by time (see the module docstring).

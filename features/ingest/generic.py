@@ -230,7 +230,5 @@ _DERIVE = {
 }
 
 
-
-
 def _one_line(exc: Exception) -> str:
     return " ".join(str(exc).split())

@@ -272,5 +272,3 @@ def _ids(value: str) -> list[str]:
         if part.strip():
             seen.setdefault(part.strip(), None)
     return list(seen)
-
-

@@ -62,9 +62,7 @@ class RawTable:
 
     def text(self, column: str) -> pd.Series:
         """The column as text, empty strings where the source has no such column."""
-        if column in self.frame.columns:
-            return self.frame[column].astype("str").fillna("")
-        return pd.Series("", index=self.frame.index, dtype="str")
+        return text_getter(self.frame)(column)
 
 
 def text_getter(frame: pd.DataFrame) -> Callable[[str], pd.Series]:

@@ -141,5 +141,3 @@ def _contacts(roles: pd.DataFrame, config: JourneyConfig) -> RawTable:
     mapping = {"source_id": "Id", "deal_id": "OpportunityId", "contact_id": "ContactId",
                "role": "Role", "is_primary": "IsPrimary", "added_at": "CreatedDate"}
     return RawTable("contacts", out, mapping)
-
-
