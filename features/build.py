@@ -9,7 +9,10 @@ As-of spec:
   unchanged): one row per pair whose deal exists and was created at or before its ``as_of``.
 
 Rows come back ordered by ``deal_id`` then ``as_of``; columns are ``deal_id``, ``as_of``, the
-passed-through columns, then :data:`features.schema.FEATURES` in schema order.
+passed-through columns, then the pipeline's feature schema in order
+(``histories.profile.schema()``: :data:`features.schema.FEATURES`, then the pipeline's custom
+context fields).  Features the pipeline's export cannot give point-in-time
+(``histories.profile.left_out()``) are empty (NaN) in every row.
 
 Example:
     >>> import pandas as pd
@@ -36,6 +39,7 @@ from features.encode import (
 )
 from features.histories import DealHistories
 from features.peers import PeerStats
+from features.profile import PipelineProfile
 from features.schema import CONTEXT_CATEGORIES, FEATURES
 from features.signals import (
     commitment_signals,
@@ -84,7 +88,7 @@ def features_for(enc: EncodedHistories, peers: PeerStats, deal: np.ndarray,
     values, steps = empty_outputs(len(deal))
     fill_signals(enc, peers, deal, as_of_ms, values, steps)
     return assemble(enc.deal_ids_arrow, enc.context_categories, deal, as_of_ms, values, steps,
-                    passthrough)
+                    passthrough, custom=enc.custom, profile=enc.profile)
 
 
 def empty_outputs(n_rows: int, buffer: memoryview | None = None
@@ -125,8 +129,13 @@ def fill_signals(enc: EncodedHistories, peers: PeerStats, deal: np.ndarray,
 
 def assemble(deal_ids: pa.Array, context: dict[str, pd.Categorical], deal: np.ndarray,
              as_of_ms: np.ndarray, values: np.ndarray, steps: np.ndarray,
-             passthrough: pd.DataFrame | None) -> pd.DataFrame:
-    """The output frame: ids, as_of, passed-through columns, then the schema's features."""
+             passthrough: pd.DataFrame | None, *, custom: dict[str, np.ndarray] | None = None,
+             profile: PipelineProfile | None = None) -> pd.DataFrame:
+    """The output frame: ids, as_of, passed-through columns, then the schema's features.
+
+    ``context`` holds the categorical context columns (standard and custom) over all deals,
+    ``custom`` the profile's numeric custom fields per deal.
+    """
     parts = [pd.DataFrame({
         "deal_id": pd.Series(deal_ids.take(pa.array(deal)), dtype=_STR),
         "as_of": pd.Series(pd.to_datetime(as_of_ms, unit="ms", utc=True),
@@ -139,6 +148,11 @@ def assemble(deal_ids: pa.Array, context: dict[str, pd.Categorical], deal: np.nd
     parts.append(pd.DataFrame(values, columns=_NUMERIC, copy=False))
     parts.append(pd.DataFrame({c: _take_categories(context[c], deal)
                                for c in CONTEXT_CATEGORIES}))
+    if profile is not None and profile.context:
+        parts.append(pd.DataFrame({
+            c.name: (_take_categories(context[c.name], deal) if c.kind == "category"
+                     else np.asarray(custom[c.name], dtype=np.float32)[deal])  # type: ignore[index]
+            for c in profile.context}))
     return pd.concat(parts, axis=1)
 
 
@@ -149,11 +163,17 @@ def _take_categories(categorical: pd.Categorical, rows: np.ndarray) -> pd.Catego
 
 def compute_signals(enc: EncodedHistories, peers: PeerStats, deal: np.ndarray,
                     as_of: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Every numeric signal for query rows, plus the current step code (shared with live)."""
+    """Every numeric signal for query rows, plus the current step code (shared with live).
+
+    The features the profile leaves out are NaN.
+    """
     stage, step = stage_signals(enc, deal, as_of, peers)
     commitment, amount = commitment_signals(enc, deal, as_of)
-    return {**stage, **engagement_signals(enc, deal, as_of), **commitment,
-            **context_signals(enc, deal, as_of, peers, amount)}, step
+    signals = {**stage, **engagement_signals(enc, deal, as_of), **commitment,
+               **context_signals(enc, deal, as_of, peers, amount)}
+    for name in enc.profile.left_out():
+        signals[name] = np.full(len(deal), np.nan)
+    return signals, step
 
 
 def _resolve(enc: EncodedHistories | HistoryArrays, as_of: AsOfSpec

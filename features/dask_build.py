@@ -26,6 +26,7 @@ from features.build import AsOfSpec, build_features
 from features.contract import TABLES_BY_NAME
 from features.histories import DealHistories
 from features.peers import PeerStats
+from features.profile import PipelineProfile
 from features.schema import CONTEXT_CATEGORIES
 
 if TYPE_CHECKING:
@@ -47,11 +48,18 @@ def to_dask(histories: DealHistories, npartitions: int) -> dict[str, dd.DataFram
 
 def build_features_dask(tables: dict[str, dd.DataFrame] | DealHistories, as_of: AsOfSpec, *,
                         npartitions: int | None = None, peers: PeerStats | None = None,
-                        client: Client | None = None) -> pd.DataFrame:
-    """:func:`~features.build.build_features` computed partition by partition on Dask."""
+                        client: Client | None = None,
+                        profile: PipelineProfile | None = None) -> pd.DataFrame:
+    """:func:`~features.build.build_features` computed partition by partition on Dask.
+
+    ``profile`` is the pipeline's (default: that of ``tables`` when they are histories, else
+    the default profile).
+    """
     if isinstance(tables, DealHistories):
+        profile = profile or tables.profile
         npartitions = npartitions or partitions_for(len(tables.deals))
         tables = to_dask(tables, npartitions)
+    profile = profile or PipelineProfile()
     npartitions = npartitions or tables["deals"].npartitions
     if peers is None:
         peers = _global_peers(tables)
@@ -59,13 +67,14 @@ def build_features_dask(tables: dict[str, dd.DataFrame] | DealHistories, as_of: 
     if isinstance(as_of, pd.DataFrame):
         pairs = _by_deal(dd.from_pandas(as_of, npartitions=npartitions), npartitions)
         result = dd.map_partitions(_partition_pairs, *parts, pairs, peers=dask.delayed(peers),
-                                   align_dataframes=False, meta=_meta(as_of))
+                                   profile=profile, align_dataframes=False,
+                                   meta=_meta(as_of, profile))
     else:
         result = dd.map_partitions(_partition_time, *parts, as_of=as_of,
-                                   peers=dask.delayed(peers), align_dataframes=False,
-                                   meta=_meta(None))
+                                   peers=dask.delayed(peers), profile=profile,
+                                   align_dataframes=False, meta=_meta(None, profile))
     frame = client.compute(result).result() if client is not None else result.compute()
-    return _finish(frame)
+    return _finish(frame, profile)
 
 
 def _by_deal(frame: dd.DataFrame, npartitions: int) -> dd.DataFrame:
@@ -86,20 +95,21 @@ def _global_peers(tables: dict[str, dd.DataFrame]) -> PeerStats:
         field_history=empty.field_history))
 
 
-def _histories(frames: tuple[pd.DataFrame, ...]) -> DealHistories:
-    return DealHistories(**{name: spec.conform(frame) for (name, spec), frame
-                            in zip(TABLES_BY_NAME.items(), frames, strict=True)})
+def _histories(frames: tuple[pd.DataFrame, ...], profile: PipelineProfile) -> DealHistories:
+    return DealHistories(**dict(zip(TABLES_BY_NAME, frames, strict=True)),
+                         profile=profile).conformed()
 
 
-def _partition_time(*frames: pd.DataFrame, as_of: pd.Timestamp, peers: PeerStats
-                    ) -> pd.DataFrame:
-    return _plain(build_features(_histories(frames), as_of, peers=peers))
+def _partition_time(*frames: pd.DataFrame, as_of: pd.Timestamp, peers: PeerStats,
+                    profile: PipelineProfile) -> pd.DataFrame:
+    return _plain(build_features(_histories(frames, profile), as_of, peers=peers))
 
 
-def _partition_pairs(*frames: pd.DataFrame, peers: PeerStats) -> pd.DataFrame:
+def _partition_pairs(*frames: pd.DataFrame, peers: PeerStats, profile: PipelineProfile
+                     ) -> pd.DataFrame:
     *tables, pairs = frames
-    return _plain(build_features(_histories(tuple(tables)), pairs.reset_index(drop=True),
-                                 peers=peers))
+    return _plain(build_features(_histories(tuple(tables), profile),
+                                 pairs.reset_index(drop=True), peers=peers))
 
 
 def _plain(frame: pd.DataFrame) -> pd.DataFrame:
@@ -110,19 +120,20 @@ def _plain(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _meta(pairs: pd.DataFrame | None) -> pd.DataFrame:
-    empty = build_features(DealHistories.empty(),
+def _meta(pairs: pd.DataFrame | None, profile: PipelineProfile) -> pd.DataFrame:
+    empty = build_features(DealHistories.empty(profile),
                            pairs.iloc[:0] if pairs is not None else pd.Timestamp(0, tz="UTC"))
     return _plain(empty)
 
 
-def _finish(frame: pd.DataFrame) -> pd.DataFrame:
+def _finish(frame: pd.DataFrame, profile: PipelineProfile) -> pd.DataFrame:
     """Order and type exactly like the pandas path."""
     from features.build import STEP_CATEGORIES
 
     frame = frame.sort_values(["deal_id", "as_of"], kind="stable").reset_index(drop=True)
     frame["current_step"] = pd.Categorical(frame["current_step"], categories=STEP_CATEGORIES)
-    for c in CONTEXT_CATEGORIES:
+    custom = [c.name for c in profile.context if c.kind == "category"]
+    for c in (*CONTEXT_CATEGORIES, *custom):
         values = frame[c].where(frame[c] != "nan").to_numpy(dtype=object, na_value=None)
         frame[c] = pd.Categorical(values)
     return frame

@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from features.histories import DealHistories
+from features.profile import PipelineProfile
 from features.schema import ACTIVITY_TYPES, CONTEXT_CATEGORIES, ROLES
 from features.timeline import MS_PER_DAY, NEVER_MS, Clock, Timeline
 
@@ -75,6 +76,8 @@ class HistoryArrays:
     change_new_close_ms: np.ndarray
     change_old_amount: np.ndarray
     change_new_amount: np.ndarray
+    custom: dict[str, np.ndarray] = field(default_factory=dict)
+    profile: PipelineProfile = field(default_factory=PipelineProfile)
 
     def for_deals(self, lo: int, hi: int) -> HistoryArrays:
         """The deals at positions ``lo..hi-1`` with their rows, renumbered from 0."""
@@ -85,8 +88,10 @@ class HistoryArrays:
         for f in fields(self):
             value = getattr(self, f.name)
             prefix = f.name.split("_", 1)[0]
-            if f.name == "context":
+            if f.name in ("context", "custom"):
                 out[f.name] = {c: v[lo:hi] for c, v in value.items()}
+            elif f.name == "profile":
+                out[f.name] = value
             elif prefix in masks:
                 picked = value[masks[prefix]]
                 out[f.name] = picked - lo if f.name == f"{prefix}_deal" else picked
@@ -121,6 +126,8 @@ class EncodedHistories:
     close_changes: Timeline
     close_pushes: Timeline
     amount_changes: Timeline
+    custom: dict[str, np.ndarray] = field(default_factory=dict)
+    profile: PipelineProfile = field(default_factory=PipelineProfile)
     cache: dict[object, object] = field(default_factory=dict, repr=False)
 
     @property
@@ -135,8 +142,18 @@ class EncodedHistories:
 
     @cached_property
     def context_categories(self) -> dict[str, pd.Categorical]:
-        """Each context column as a categorical over all encoded deals."""
-        return {c: pd.Categorical(values) for c, values in self.context.items()}
+        """Each categorical context column (standard and custom) over all encoded deals."""
+        return context_categoricals(self.context, self.custom, self.profile)
+
+
+def context_categoricals(context: dict[str, np.ndarray], custom: dict[str, np.ndarray],
+                         profile: PipelineProfile) -> dict[str, pd.Categorical]:
+    """The standard context columns and the profile's custom categories as categoricals."""
+    out = {c: pd.Categorical(values) for c, values in context.items()}
+    for ctx in profile.context:
+        if ctx.kind == "category":
+            out[ctx.name] = pd.Categorical(custom[ctx.name])
+    return out
 
 
 def to_ms(series: pd.Series) -> np.ndarray:
@@ -170,10 +187,10 @@ def arrays_from_tables(h: DealHistories) -> HistoryArrays:
     status = stages["status"].astype("str").to_numpy(dtype=object)
     stage_code = np.where(status == "won", len(STEPS) - 1,
                           np.where(status == "lost", -1, codes(stages["step"], STEPS)))
-    contact_codes, _ = pd.factorize(
-        pd.concat([acts["contact_id"], members["contact_id"]]).astype("str"))
+    contact_text = pd.concat([acts["contact_id"], members["contact_id"]]).astype("str")
+    contact_codes, _ = pd.factorize(contact_text.where(contact_text != ""))
     act_contact = contact_codes[: len(acts)].astype(np.int32)
-    field = changes["field"].astype("str")
+    changed = changes["field"].astype("str")
     return HistoryArrays(
         deal_ids=index.to_numpy(dtype=object),
         created_ms=to_ms(deals["created_at"]),
@@ -195,17 +212,25 @@ def arrays_from_tables(h: DealHistories) -> HistoryArrays:
         member_contact=contact_codes[len(acts):].astype(np.int32),
         member_role=codes(members["role"], ALL_ROLES), member_ms=to_ms(members["added_at"]),
         change_deal=positions["field_history"], change_ms=to_ms(changes["changed_at"]),
-        change_is_close=(field == "close_date").to_numpy(dtype=bool),
-        change_is_amount=(field == "amount").to_numpy(dtype=bool),
+        change_is_close=(changed == "close_date").to_numpy(dtype=bool),
+        change_is_amount=(changed == "amount").to_numpy(dtype=bool),
         change_old_close_ms=_ms_or_nan(changes["old_close_date"]),
         change_new_close_ms=_ms_or_nan(changes["new_close_date"]),
         change_old_amount=_floats(changes["old_amount"]),
         change_new_amount=_floats(changes["new_amount"]),
+        custom={c.name: (_floats(deals[c.name]) if c.kind == "number"
+                         else deals[c.name].astype("str").to_numpy(dtype=object))
+                for c in h.profile.context},
+        profile=h.profile,
     )
 
 
 def encode_arrays(a: HistoryArrays) -> EncodedHistories:
-    """Build the timelines (the one encoding used by training and live scoring alike)."""
+    """Build the timelines (the one encoding used by training and live scoring alike).
+
+    A committee member whose joining time is unknown (:data:`NEVER_MS`, e.g. a HubSpot contact)
+    joins at its first activity on the deal, and is never known if it has none.
+    """
     times = np.concatenate([a.created_ms, a.closed_ms, a.stage_ms, a.act_occurred_ms,
                             a.act_recorded_ms, a.member_ms, a.change_ms])
     times = times[times < NEVER_MS]
@@ -214,13 +239,15 @@ def encode_arrays(a: HistoryArrays) -> EncodedHistories:
     recorded = np.where(a.act_recorded_ms >= NEVER_MS, a.act_occurred_ms, a.act_recorded_ms)
     known = np.maximum(a.act_occurred_ms, recorded)
     with_contact = a.act_contact >= 0
-    e_deal, e_ms = _first_per_pair(a.act_deal[with_contact], a.act_contact[with_contact],
-                                   known[with_contact])
-    m_deal, m_ms = _first_per_pair(a.member_deal, a.member_contact, a.member_ms)
+    e_deal, e_contact, e_ms = _first_per_pair(a.act_deal[with_contact],
+                                              a.act_contact[with_contact], known[with_contact])
+    member_ms = _join_times(a.member_deal, a.member_contact, a.member_ms,
+                            (e_deal, e_contact, e_ms))
+    m_deal, _, m_ms = _first_per_pair(a.member_deal, a.member_contact, member_ms)
     role_first = np.full((len(a.deal_ids), len(ALL_ROLES)), NEVER_MS, dtype=np.int64)
     mapped = a.member_role >= 0
     np.minimum.at(role_first, (a.member_deal[mapped], a.member_role[mapped]),
-                  a.member_ms[mapped])
+                  member_ms[mapped])
     close, amount = a.change_is_close, a.change_is_amount
     n = len(a.deal_ids)
     acts = Timeline.build(clock, a.act_deal, known, type=a.act_type, buyer=a.act_buyer,
@@ -252,11 +279,19 @@ def encode_arrays(a: HistoryArrays) -> EncodedHistories:
         role_first_ms=role_first,
         close_changes=close_changes.index_deals(n),
         close_pushes=close_changes.subset(slip > 0).index_deals(n),
-        amount_changes=Timeline.build(clock, a.change_deal[amount], a.change_ms[amount],
-                                      old=a.change_old_amount[amount],
-                                      new=a.change_new_amount[amount]
-                                      ).index_deals(n),
+        amount_changes=_amount_changes(clock, a, amount).index_deals(n),
+        custom=a.custom, profile=a.profile,
     )
+
+
+def _amount_changes(clock: Clock, a: HistoryArrays, amount: np.ndarray) -> Timeline:
+    """Amount changes, with a prefix count of the real ones.
+
+    A recorded starting value (old == new) is not a change.
+    """
+    tl = Timeline.build(clock, a.change_deal[amount], a.change_ms[amount],
+                        old=a.change_old_amount[amount], new=a.change_new_amount[amount])
+    return tl.add_prefix("changed", tl.columns["old"] != tl.columns["new"])
 
 
 def deal_rank(deal_ids: np.ndarray) -> np.ndarray:
@@ -322,17 +357,46 @@ def _ms_or_nan(series: pd.Series) -> np.ndarray:
 
 
 def _first_per_pair(deal: np.ndarray, code: np.ndarray, t: np.ndarray
-                    ) -> tuple[np.ndarray, np.ndarray]:
-    """Earliest time of each distinct (deal, code) pair: (deal, first time) arrays."""
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Earliest time of each distinct (deal, code) pair: (deal, code, first time) arrays."""
     if len(deal) < 20_000:  # small (live scoring): a sort beats pandas' groupby set-up
         order = np.lexsort((t, code, deal))
         d, c = deal[order], code[order]
         first = np.r_[True, (d[1:] != d[:-1]) | (c[1:] != c[:-1])] if len(d) else d > 0
-        return d[first].astype(np.int64), t[order][first].astype(np.int64)
+        return (d[first].astype(np.int64), c[first].astype(np.int64),
+                t[order][first].astype(np.int64))
     width = int(code.max()) + 1
     first = pd.Series(t, copy=False).groupby(deal.astype(np.int64) * width + code,
                                              sort=False).min()
-    return (first.index.to_numpy() // width).astype(np.int64), first.to_numpy(dtype=np.int64)
+    keys = first.index.to_numpy()
+    return ((keys // width).astype(np.int64), (keys % width).astype(np.int64),
+            first.to_numpy(dtype=np.int64))
+
+
+def _join_times(deal: np.ndarray, contact: np.ndarray, joined_ms: np.ndarray,
+                first_activity: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
+    """Members' joining times, the first activity with them where the joining time is unknown.
+
+    Example:
+        >>> _join_times(np.array([0, 0]), np.array([1, 2]), np.array([5, NEVER_MS]),
+        ...             (np.array([0]), np.array([2]), np.array([9]))).tolist()
+        [5, 9]
+    """
+    unknown = joined_ms >= NEVER_MS
+    if not unknown.any():
+        return joined_ms
+    e_deal, e_contact, e_ms = first_activity
+    width = int(max(contact.max(initial=0), e_contact.max(initial=0))) + 1
+    keys = e_deal.astype(np.int64) * width + e_contact
+    order = np.argsort(keys, kind="stable")
+    keys, e_ms = keys[order], e_ms[order]
+    wanted = deal[unknown].astype(np.int64) * width + contact[unknown]
+    at = np.minimum(np.searchsorted(keys, wanted), max(len(keys) - 1, 0))
+    found = (contact[unknown] >= 0) & (len(keys) > 0)
+    found &= keys[at] == wanted if len(keys) else False
+    out = joined_ms.copy()
+    out[unknown] = np.where(found, e_ms[at] if len(keys) else NEVER_MS, NEVER_MS)
+    return out
 
 
 def _stints(clock: Clock, deal: np.ndarray, t_ms: np.ndarray, code: np.ndarray) -> Timeline:

@@ -10,14 +10,17 @@ Example:
     StageMapping(step='evaluation_plan', status='open')
     >>> cfg.outcome_for_loss_reason("  no BUDGET ")
     'no_decision'
-    >>> cfg.classify_subject("Email received: pricing question")["direction"]
+    >>> cfg.classify_subject("Meeting requested by customer: scope")["direction"]
     'buyer'
+    >>> cfg.classify_subject("Call: agree the evaluation plan")["action"]
+    'agree_evaluation_plan'
 
 """
 
 from __future__ import annotations
 
 import re
+import zoneinfo
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
@@ -87,6 +90,35 @@ class TimestampRule(BaseModel):
     model_config = ConfigDict(extra="forbid")
     naive_timezone: str | None = None
 
+    @model_validator(mode="after")
+    def _known_zone(self) -> TimestampRule:
+        if self.naive_timezone is not None:
+            try:
+                zoneinfo.ZoneInfo(self.naive_timezone)
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"unknown time zone {self.naive_timezone!r}") from None
+        return self
+
+
+class NumberFormat(BaseModel):
+    """How amounts are written: decimal and thousands separators, currency symbols.
+
+    Amounts may carry a currency code or symbol before or after the number (``USD 1,234.50``,
+    ``1.234,50 €``); a deal without a currency takes it from its amount.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    decimal: Literal[".", ","] = "."
+    thousands: Literal[",", ".", " ", "'", ""] = ","
+    currency_symbols: dict[str, str] = Field(default_factory=lambda: {
+        "$": "USD", "€": "EUR", "£": "GBP", "¥": "JPY"})
+
+    @model_validator(mode="after")
+    def _distinct(self) -> NumberFormat:
+        if self.decimal == self.thousands:
+            raise ValueError("the decimal and thousands separators must differ")
+        return self
+
 
 class JourneyConfig(BaseModel):
     """The whole mapping from one CRM onto dealrisk's buyer journey."""
@@ -98,6 +130,7 @@ class JourneyConfig(BaseModel):
     activities: ActivityMapping = Field(default_factory=ActivityMapping)
     roles: dict[str, str] = Field(default_factory=dict)
     timestamps: TimestampRule = Field(default_factory=TimestampRule)
+    numbers: NumberFormat = Field(default_factory=NumberFormat)
 
     @model_validator(mode="after")
     def _steps_exist(self) -> JourneyConfig:
@@ -117,6 +150,24 @@ class JourneyConfig(BaseModel):
     def default(cls) -> JourneyConfig:
         """The configuration shipped with dealrisk."""
         return cls.model_validate(_default_dict())
+
+    def merged(self, override: dict[str, Any], where: str = "journey config") -> JourneyConfig:
+        """The config with ``override`` merged in (as a YAML override file would be).
+
+        Raises ``ValueError`` naming ``where`` and the offending key.
+
+        Example:
+            >>> cfg = JourneyConfig.default().merged({"stages": {"Engaging": {"step": "curious"}}})
+            >>> cfg.stage("engaging").step, cfg.stage("Prospecting").step
+            ('curious', 'curious')
+        """
+        try:
+            return type(self).model_validate(_merge(self.model_dump(), override))
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+            )
+            raise ValueError(f"{where} is invalid: {problems}") from None
 
     @classmethod
     def load(cls, path: Path | None) -> JourneyConfig:

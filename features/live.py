@@ -4,8 +4,10 @@ The records use the canonical column names (see :mod:`features.contract`); times
 ``datetime``/``pd.Timestamp`` objects or ISO 8601 text with an offset.  The records become
 :class:`~features.encode.HistoryArrays` without pandas, then go through the *same*
 :func:`~features.encode.encode_arrays` and signal functions as training snapshots, so a live row
-equals the training row for the same deal and time.  The caller supplies ``as_of`` (its "now")
-and the :class:`~features.peers.PeerStats` built from the training histories.
+equals the training row for the same deal and time.  The caller supplies ``as_of`` (its "now"),
+the :class:`~features.peers.PeerStats` built from the training histories and the pipeline's
+:class:`~features.profile.PipelineProfile` (the one the model was trained with: it decides the
+features left out and the custom context fields, read from the deal record by name).
 
 Example:
     >>> from datetime import datetime, timezone
@@ -30,7 +32,8 @@ import pandas as pd
 from features.build import STEP_CATEGORIES, compute_signals
 from features.encode import ALL_ROLES, STEPS, HistoryArrays, encode_arrays
 from features.peers import PeerStats
-from features.schema import ACTIVITY_TYPES, CONTEXT_CATEGORIES, FEATURES
+from features.profile import PipelineProfile
+from features.schema import ACTIVITY_TYPES, CONTEXT_CATEGORIES
 from features.timeline import NEVER_MS
 
 Record = Mapping[str, object]
@@ -64,9 +67,11 @@ def to_ms(value: object) -> int:
 def live_features(deal: Record, stages: Sequence[Record] = (),
                   activities: Sequence[Record] = (), contacts: Sequence[Record] = (),
                   changes: Sequence[Record] = (), *, as_of: datetime | str,
-                  peers: PeerStats) -> dict[str, object]:
+                  peers: PeerStats, profile: PipelineProfile | None = None
+                  ) -> dict[str, object]:
     """The feature row of one deal at ``as_of``: feature name -> value, in schema order."""
-    arrays = arrays_from_records(deal, stages, activities, contacts, changes)
+    profile = profile or PipelineProfile()
+    arrays = arrays_from_records(deal, stages, activities, contacts, changes, profile)
     enc = encode_arrays(arrays)
     t = np.array([to_ms(as_of)], dtype=np.int64)
     signals, step = compute_signals(enc, peers, np.zeros(1, dtype=np.int64), t)
@@ -75,13 +80,18 @@ def live_features(deal: Record, stages: Sequence[Record] = (),
                    ("lost" if code == -1 else "unknown")}
     for c in CONTEXT_CATEGORIES:
         categorical[c] = arrays.context[c][0]
+    for name, values in arrays.custom.items():
+        signals[name] = values
+        categorical[name] = values[0]
     return {f.name: categorical[f.name] if f.dtype == "category" else
-            float(np.float32(signals[f.name][0])) for f in FEATURES}
+            float(np.float32(signals[f.name][0])) for f in profile.schema()}
 
 
 def arrays_from_records(deal: Record, stages: Sequence[Record], activities: Sequence[Record],
-                        contacts: Sequence[Record], changes: Sequence[Record]) -> HistoryArrays:
+                        contacts: Sequence[Record], changes: Sequence[Record],
+                        profile: PipelineProfile | None = None) -> HistoryArrays:
     """One deal's records as :class:`HistoryArrays` (plain Python, no pandas)."""
+    profile = profile or PipelineProfile()
     contact_ids: dict[object, int] = {}
 
     def contact_code(value: object) -> int:
@@ -132,7 +142,7 @@ def arrays_from_records(deal: Record, stages: Sequence[Record], activities: Sequ
                                 dtype=np.int64),
         member_role=np.array([_ROLE_CODE.get(str(r.get("role")), -1) for r in contacts],
                              dtype=np.int64),
-        member_ms=np.array([to_ms(r["added_at"]) for r in contacts], dtype=np.int64),
+        member_ms=np.array([to_ms(r.get("added_at")) for r in contacts], dtype=np.int64),
         change_deal=np.zeros(len(changes), dtype=np.int64),
         change_ms=np.array([to_ms(r["changed_at"]) for r in changes], dtype=np.int64),
         change_is_close=np.array([f == "close_date" for f in field], dtype=bool),
@@ -141,6 +151,10 @@ def arrays_from_records(deal: Record, stages: Sequence[Record], activities: Sequ
         change_new_close_ms=ms_or_nan([r.get("new_close_date") for r in changes]),
         change_old_amount=f64([r.get("old_amount") for r in changes]),
         change_new_amount=f64([r.get("new_amount") for r in changes]),
+        custom={c.name: (f64([deal.get(c.name)]) if c.kind == "number"
+                         else np.array([_text(deal.get(c.name))], dtype=object))
+                for c in profile.context},
+        profile=profile,
     )
 
 
@@ -149,6 +163,6 @@ def _has_text(value: object) -> bool:
 
 
 def _text(value: object) -> object:
-    if value is None or value != value:
+    if value is None or value != value or value == "":
         return np.nan
     return str(value)

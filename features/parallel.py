@@ -37,6 +37,7 @@ from features.build import (
 from features.encode import (
     HistoryArrays,
     arrays_from_tables,
+    context_categoricals,
     deal_rank,
     encode_arrays,
     query_order,
@@ -74,9 +75,10 @@ def build_features_forked(histories: DealHistories, as_of: AsOfSpec, *,
     failed = [pid for pid in children if os.waitpid(pid, 0)[1] != 0]
     if failed:
         raise RuntimeError(f"{len(failed)} feature worker(s) failed; see their error above")
-    context = {c: pd.Categorical(v) for c, v in arrays.context.items()}
+    context = context_categoricals(arrays.context, arrays.custom, arrays.profile)
     return assemble(pa.array(arrays.deal_ids.astype(str), type=pa.string()), context, deal,
-                    as_of_ms, values, steps, passthrough)
+                    as_of_ms, values, steps, passthrough, custom=arrays.custom,
+                    profile=arrays.profile)
 
 
 def _fork(arrays: HistoryArrays, peers: PeerStats, deal: np.ndarray, as_of_ms: np.ndarray,

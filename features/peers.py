@@ -40,11 +40,12 @@ class TrackRecord:
     @classmethod
     def build(cls, clock: Clock, entity: pd.Series, closed_ms: np.ndarray,
               outcome: pd.Series) -> TrackRecord:
-        """Index closed deals by entity code and close time."""
+        """Index closed deals by entity code and close time (deals without one are left out)."""
         code, names = pd.factorize(entity.astype("str"))
-        tl = Timeline.build(clock, code.astype(np.int64), closed_ms,
-                            won=(outcome == "won").to_numpy(bool),
-                            nd=(outcome == "no_decision").to_numpy(bool))
+        known = code >= 0
+        tl = Timeline.build(clock, code[known].astype(np.int64), closed_ms[known],
+                            won=(outcome == "won").to_numpy(bool)[known],
+                            nd=(outcome == "no_decision").to_numpy(bool)[known])
         tl.index_deals(len(names) + 1)
         return cls(pd.Index(names, dtype="str"), tl, tl.prefix(tl.columns["won"]),
                    tl.prefix(tl.columns["nd"]))

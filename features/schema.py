@@ -184,7 +184,9 @@ def _build() -> tuple[Feature, ...]:
            "Days from creation to the expected close date first entered (the buyer's stated "
            "timeline).",
            "length of the buyer's stated timeline", None, "days"),
-        _f("amount_changes", "commitment", "Number of amount changes so far.",
+        _f("amount_changes", "commitment",
+           "Number of amount changes so far (a recorded value equal to the one before is not a "
+           "change).",
            "amount changes"),
         _f("amount_vs_initial", "commitment", "Amount at as_of over the first known amount.",
            "amount compared with the first quote"),

@@ -135,7 +135,8 @@ def commitment_signals(enc: EncodedHistories, deal: np.ndarray, as_of: np.ndarra
     pushes, slips = cc.prefixes["push"], cc.prefixes["slip"]
     close_at = _value_at(cc, deal, as_of, enc.close_date_latest_ms[deal])
     amount = _value_at(ac, deal, as_of, enc.amount_latest[deal])
-    n_amount = ac.count(deal, as_of).astype(np.float64)
+    changed = ac.prefixes["changed"]
+    n_amount = (changed[ac.upto(deal, as_of)] - changed[ac.start(deal)]).astype(np.float64)
     first_amount = enc.amount_latest[deal].astype(np.float64).copy()
     a_lo = ac.start(deal)
     any_change = ac.end(deal) > a_lo

@@ -1,12 +1,18 @@
-"""The command line: the demo end to end, and clear errors instead of tracebacks."""
+"""The command line in process: the demo end to end, and the ``run_*`` functions a notebook
+calls, which raise (``CliError``, ``NothingUsable``) instead of exiting.
+
+The commands as a user types them (the installed binary in a subprocess) are in ``tests/cli/``.
+"""
 
 import json
+import shutil
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
-from training.cli import app
+from training.cli import CliError, NothingUsable, app, run_features, run_ingest
 
 runner = CliRunner()
 
@@ -27,22 +33,6 @@ def test_demo_runs_end_to_end(tmp_path: Path, monkeypatch):
     assert (tmp_path / "report" / "ranking.html").stat().st_size > 10_000
 
 
-def test_ingest_of_a_missing_directory_is_a_clear_error(tmp_path: Path):
-    result = runner.invoke(app, ["ingest", str(tmp_path / "nope"), "--out", str(tmp_path / "o")])
-    assert result.exit_code == 2
-    assert "export directory not found" in result.output
-    assert "Traceback" not in result.output
-
-
-def test_bad_journey_config_names_the_file(tmp_path: Path, fixtures: Path):
-    cfg = tmp_path / "journey.yaml"
-    cfg.write_text("stages:\n  Prospecting: {step: nowhere}\n")
-    result = runner.invoke(app, ["ingest", str(fixtures / "salesforce"), "--config", str(cfg),
-                                 "--out", str(tmp_path / "o")])
-    assert result.exit_code == 2
-    assert "journey.yaml" in result.output and "nowhere" in result.output
-
-
 def test_features_at_a_time_scores_open_deals(tmp_path: Path, fixtures: Path):
     assert runner.invoke(app, ["ingest", str(fixtures / "salesforce"), "--out",
                                str(tmp_path / "c")]).exit_code == 0
@@ -50,3 +40,23 @@ def test_features_at_a_time_scores_open_deals(tmp_path: Path, fixtures: Path):
                                  "2024-04-05T00:00:00Z", "--out", str(tmp_path / "f.parquet")])
     assert result.exit_code == 0, result.output
     assert sorted(pd.read_parquet(tmp_path / "f.parquet").deal_id) == ["006A", "006B", "006C"]
+
+
+def test_run_ingest_writes_the_reports_then_raises_nothing_usable(tmp_path: Path,
+                                                                 fixtures: Path):
+    export = tmp_path / "export"
+    shutil.copytree(fixtures / "salesforce", export)
+    opportunity = export / "Opportunity.csv"
+    opportunity.write_text(opportunity.read_text().splitlines()[0] + "\n")
+    with pytest.raises(NothingUsable, match=r"^0 of 0 deal rows accepted") as caught:
+        run_ingest(export, tmp_path / "c")
+    assert caught.value.exit_code == 1
+    assert (tmp_path / "c" / "ingest_report.json").is_file()
+
+
+def test_run_features_refuses_a_time_after_the_export(tmp_path: Path, fixtures: Path):
+    run_ingest(fixtures / "salesforce", tmp_path / "c")
+    with pytest.raises(CliError, match=r"^--as-of 2024-07-01T00:00:00\+00:00 is after the "
+                                       r"export time 2024-06-01T00:00:00\+00:00") as caught:
+        run_features(tmp_path / "c", tmp_path / "f.parquet", as_of="2024-07-01T00:00:00Z")
+    assert caught.value.exit_code == 2 and not (tmp_path / "f.parquet").exists()

@@ -28,7 +28,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
-from features.schema import FEATURES
+from features.schema import FEATURES, FeatureSchema
 
 RULE_FEATURE = "days_in_step_vs_won"
 MS_PER_DAY = 86_400_000
@@ -89,13 +89,15 @@ class LogRegBaseline:
         0.5
     """
 
-    def __init__(self, C: float = 1.0, max_iter: int = 300) -> None:
+    def __init__(self, C: float = 1.0, max_iter: int = 300,
+                 schema: FeatureSchema = FEATURES) -> None:
         self.C = C
         self.max_iter = max_iter
+        self.schema = schema
 
     def _pipeline(self) -> Pipeline:
-        numeric = [f.name for f in FEATURES if f.dtype != "category"]
-        categorical = FEATURES.categorical
+        numeric = [f.name for f in self.schema if f.dtype != "category"]
+        categorical = self.schema.categorical
         num = make_pipeline(SimpleImputer(strategy="median", add_indicator=True,
                                           keep_empty_features=True),
                             FunctionTransformer(_signed_log), StandardScaler())
@@ -105,10 +107,9 @@ class LogRegBaseline:
         return Pipeline([("prep", prep),
                          ("clf", LogisticRegression(C=self.C, max_iter=self.max_iter))])
 
-    @staticmethod
-    def _frame(rows: pd.DataFrame) -> pd.DataFrame:
-        frame = rows[FEATURES.names].copy()
-        for c in FEATURES.categorical:
+    def _frame(self, rows: pd.DataFrame) -> pd.DataFrame:
+        frame = rows[self.schema.names].copy()
+        for c in self.schema.categorical:
             frame[c] = frame[c].astype("object").where(frame[c].notna(), "missing")
         return frame
 

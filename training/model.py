@@ -1,8 +1,13 @@
 """The deal-risk model: one calibrated LightGBM classifier per target, plus plain-words reasons.
 
 - Column order and categoricals come from :data:`features.schema.FEATURES` (or the schema given
-  to :class:`DealRiskModel`, e.g. one extended by a research benchmark); categories seen in
-  training are re-applied at predict (unseen values become missing).  The feature columns of the
+  to :class:`DealRiskModel`: the pipeline's, with its custom context fields, or one extended by a
+  research benchmark); categories seen in training are re-applied at predict (unseen values
+  become missing).
+- The pipeline's :class:`~features.profile.PipelineProfile` travels with the model: the
+  features it leaves out (the export cannot give them point-in-time) are empty at training and
+  are emptied again at every predict, whatever the rows hold, so scoring never sees what
+  training could not.  The feature columns of the
   rows given to :meth:`DealRiskModel.predict` must be exactly the training ones, in the same
   order (other columns such as ``deal_id`` are ignored); anything else is a ``ValueError``.
 - Monotone constraints from each feature's ``higher_is_riskier`` (risk can only rise with a
@@ -31,6 +36,7 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
 from features.histories import DealHistories
+from features.profile import PipelineProfile
 from features.schema import FEATURES, FeatureSchema
 from training.reasons import PeerReference, peer_reference, top_reasons
 from training.split import DEFAULT_FRACTIONS
@@ -196,13 +202,33 @@ class DealRiskModel:
     targets: tuple[str, ...] = TARGETS
     #: Columns the model learns from (class default, so models pickled before it existed load).
     schema: FeatureSchema = FEATURES
+    #: What the training pipeline's export records (class default: everything).
+    profile: PipelineProfile = PipelineProfile()
 
     def __init__(self, config: TrainConfig | None = None,
-                 schema: FeatureSchema | None = None) -> None:
+                 schema: FeatureSchema | None = None,
+                 profile: PipelineProfile | None = None) -> None:
         self.config = config if config is not None else TrainConfig()
         self.version: str | None = None
+        if profile is not None:
+            self.profile = profile
         if schema is not None:
             self.schema = schema
+        elif profile is not None:
+            self.schema = profile.schema()
+
+    @property
+    def left_out(self) -> dict[str, str]:
+        """Features left out for the training pipeline, with the reason (see the profile)."""
+        return self.profile.left_out()
+
+    def _matrix(self, rows: pd.DataFrame) -> np.ndarray:
+        """The checked feature matrix with the left-out features emptied."""
+        x = feature_matrix(rows, self.feature_names_, self.categories_)
+        for name in self.left_out:
+            if name in self.feature_names_:
+                x[:, self.feature_names_.index(name)] = np.nan
+        return x
 
     # ----------------------------------------------------------------------------- fitting
     def fit(self, train: pd.DataFrame, valid: pd.DataFrame,
@@ -221,13 +247,13 @@ class DealRiskModel:
             c: sorted(str(v) for v in pd.unique(train[c].dropna().astype("object")))
             for c in self.schema.categorical}
         self.categorical_indices_ = [self.feature_names_.index(c) for c in self.categories_]
-        x_train = feature_matrix(train, self.feature_names_, self.categories_)
-        x_valid = feature_matrix(valid, self.feature_names_, self.categories_)
+        x_train = self._matrix(train)
+        x_valid = self._matrix(valid)
         calib = valid if calib is None or not len(calib) else pd.concat([valid, calib])
-        x_calib = feature_matrix(calib, self.feature_names_, self.categories_)
+        x_calib = self._matrix(calib)
         won = train["label_won"].to_numpy(dtype=np.float64) == 1 if "label_won" in train \
             else np.zeros(len(train), dtype=bool)
-        self.peer_reference_: PeerReference = peer_reference(train, won)
+        self.peer_reference_: PeerReference = peer_reference(train, won, schema=self.schema)
         self.boosters_: dict[str, lgb.Booster | ConstantBooster] = {}
         self.calibrators_: dict[str, Calibrator] = {}
         self.best_iteration_: dict[str, int] = {}
@@ -311,7 +337,7 @@ class DealRiskModel:
     def predict(self, rows: pd.DataFrame) -> pd.DataFrame:
         """Calibrated risks: columns ``<target>_risk`` (float in [0, 1]), aligned to ``rows``."""
         self._check_fitted()
-        x = feature_matrix(rows, self.feature_names_, self.categories_)
+        x = self._matrix(rows)
         return pd.DataFrame({f"{t}_risk": self.predict_matrix(x, t) for t in self.targets},
                             index=rows.index)
 
@@ -329,7 +355,7 @@ class DealRiskModel:
         value.
         """
         self._check_fitted()
-        x = feature_matrix(rows, self.feature_names_, self.categories_)
+        x = self._matrix(rows)
         total = np.zeros((len(rows), len(self.feature_names_) + 1))
         for t in (self.targets if target is None else (target,)):
             if len(x):
@@ -345,7 +371,7 @@ class DealRiskModel:
         """
         contrib = self.contributions(rows, target).drop(columns="bias")
         return top_reasons(contrib.to_numpy(), rows, self.feature_names_, self.peer_reference_,
-                           top_k)
+                           top_k, schema=self.schema)
 
     def score(self, histories: DealHistories, as_of: pd.Timestamp, top_k: int = 3
               ) -> pd.DataFrame:

@@ -32,7 +32,7 @@ from features.build import build_features
 from features.encode import encode
 from features.histories import DealHistories
 from features.peers import PeerStats
-from features.schema import FEATURES
+from features.schema import FEATURES, FeatureSchema
 from features.snapshots import sample_snapshots
 from training.baselines import LogRegBaseline, StageAgeRule, oracle_scores
 from training.evaluate import binary_metrics, bootstrap_auc, flatten, metrics_by_step
@@ -45,7 +45,19 @@ if TYPE_CHECKING:
 
 #: Closed won / not-won deals below which CRMs refuse to score (40+40) or advise more (200+200).
 MIN_CLOSED, ADVISED_CLOSED = 40, 200
-HOLDOUT_COLUMNS: list[str] = ["deal_id", "as_of", *LABELS, *FEATURES.names]
+
+
+def holdout_columns(schema: FeatureSchema = FEATURES) -> list[str]:
+    """The columns kept from the test window: ids, labels and the pipeline's features.
+
+    Example:
+        >>> holdout_columns()[:3]
+        ['deal_id', 'as_of', 'label_stall']
+    """
+    return ["deal_id", "as_of", *LABELS, *schema.names]
+
+
+HOLDOUT_COLUMNS: list[str] = holdout_columns()
 
 
 @dataclass
@@ -109,7 +121,8 @@ def train_pipeline(histories: DealHistories, *, config: TrainConfig | None = Non
     split = split_per_target(rows, cfg)
     parts = split.parts()
     warnings += _data_warnings(histories, known_until, parts, DealRiskModel.targets)
-    model = DealRiskModel(cfg).fit(split.train, split.valid, split.calib, progress=say)
+    model = DealRiskModel(cfg, profile=histories.profile).fit(
+        split.train, split.valid, split.calib, progress=say)
     say("evaluate")
     test = split.test
     metrics = evaluate_model(model, test)
@@ -132,7 +145,7 @@ def train_pipeline(histories: DealHistories, *, config: TrainConfig | None = Non
     for target in model.targets:
         label = f"label_{target}"
         rule = StageAgeRule().fit(split.train, label).predict_proba(test)
-        logreg = LogRegBaseline().fit(split.train, label).predict_proba(test)
+        logreg = LogRegBaseline(schema=model.schema).fit(split.train, label).predict_proba(test)
         metrics.update(score_metrics("baseline_rule", test, {target: rule}))
         metrics.update(score_metrics("baseline_logreg", test, {target: logreg}))
         scores[target].update({"stage-age rule": rule, "logistic regression": logreg})
@@ -145,7 +158,7 @@ def train_pipeline(histories: DealHistories, *, config: TrainConfig | None = Non
             scores[target]["oracle"] = p
     say("plots")
     figures = _figures(model, test, scores)
-    holdout = test[HOLDOUT_COLUMNS].reset_index(drop=True)
+    holdout = test[holdout_columns(model.schema)].reset_index(drop=True)
     data = _lineage(histories, known_until, rows, parts, split.windows, split.dropped_rows)
     return TrainResult(model=model, metrics=metrics, figures=figures, params=cfg.to_params(),
                        data=data, holdout=holdout, warnings=warnings)

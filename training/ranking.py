@@ -1,6 +1,8 @@
 """The manager ranking: open deals by revenue at risk, with why and how the risk moved.
 
 Revenue at risk = no-decision risk x amount (the money most likely to end in "no decision").
+The amount is the one known at ``as_of``; a pipeline whose export has no amount history (the
+feature is left out) shows the deal's current amount.
 Each row also carries the stall risk, the change of the no-decision risk since the previous
 weekly snapshot, the deal's buyer step and days in it, and the top reasons in plain words.
 
@@ -42,7 +44,8 @@ def rank_open_deals(model: DealRiskModel, histories: DealHistories, as_of: pd.Ti
         "deal_id": ids.to_numpy(),
         "name": deals["name"].reindex(ids).to_numpy(),
         "owner_id": deals["owner_id"].reindex(ids).to_numpy(),
-        "amount": now["amount"].astype("float64").to_numpy(),
+        "amount": now["amount"].astype("float64").fillna(
+            deals["amount"].reindex(ids).reset_index(drop=True)).to_numpy(),
         "currency": deals["currency"].reindex(ids).to_numpy(),
         "buyer_step": now["current_step"].astype("str").to_numpy(),
         "days_in_step": now["days_in_step"].astype("float64").round(1).to_numpy(),

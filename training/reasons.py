@@ -18,7 +18,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from features.schema import FEATURES
+from features.schema import FEATURES, FeatureSchema
 
 #: Key of the all-steps peer reference.
 ALL_STEPS = "*"
@@ -31,7 +31,8 @@ _BINARY_FALSE = {"open_next_step": "No next step is booked",
 
 
 def peer_reference(rows: pd.DataFrame, won: np.ndarray, step_column: str = "current_step",
-                   min_rows: int = MIN_PEER_ROWS) -> PeerReference:
+                   min_rows: int = MIN_PEER_ROWS, schema: FeatureSchema = FEATURES
+                   ) -> PeerReference:
     """Median of each numeric feature among ``rows[won]``, per buyer step and overall.
 
     Example:
@@ -39,7 +40,7 @@ def peer_reference(rows: pd.DataFrame, won: np.ndarray, step_column: str = "curr
         >>> peer_reference(rows, np.array([True, True, False]), min_rows=1)["a"]["days_in_step"]
         2.0
     """
-    numeric = [f.name for f in FEATURES if f.dtype != "category" and f.name in rows.columns]
+    numeric = [f.name for f in schema if f.dtype != "category" and f.name in rows.columns]
     winners = rows.loc[np.asarray(won, dtype=bool), [step_column, *numeric]]
     out: PeerReference = {ALL_STEPS: _medians(winners[numeric])}
     for step, group in winners.groupby(winners[step_column].astype("str"), sort=True,
@@ -81,7 +82,8 @@ def _cap(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def describe(name: str, value: object, peer: float | None) -> str:
+def describe(name: str, value: object, peer: float | None,
+             schema: FeatureSchema = FEATURES) -> str:
     """One plain-words reason for feature ``name`` at ``value`` given its peer reference.
 
     Example:
@@ -91,7 +93,7 @@ def describe(name: str, value: object, peer: float | None) -> str:
         >>> describe("segment", "SMB", None)
         'Segment: SMB'
     """
-    feature = FEATURES.get(name)
+    feature = schema.get(name)
     phrase = feature.phrase
     if feature.dtype == "category":
         return f"{_cap(phrase)}: {value}"
@@ -126,7 +128,8 @@ def _peer_clause(name: str, peer: float | None, unit: str) -> str:
 
 
 def top_reasons(contributions: np.ndarray, rows: pd.DataFrame, feature_names: list[str],
-                reference: PeerReference, top_k: int = 3) -> list[list[str]]:
+                reference: PeerReference, top_k: int = 3,
+                schema: FeatureSchema = FEATURES) -> list[list[str]]:
     """Reasons for each row: the ``top_k`` features with the largest **positive** contribution.
 
     ``contributions`` has one column per feature (the bias column already removed), in
@@ -152,6 +155,7 @@ def top_reasons(contributions: np.ndarray, rows: pd.DataFrame, feature_names: li
             if contributions[i, j] <= 0:
                 break
             name = feature_names[j]
-            reasons.append(describe(name, values[name][i], peer_value(reference, steps[i], name)))
+            reasons.append(describe(name, values[name][i], peer_value(reference, steps[i], name),
+                                    schema))
         out.append(reasons)
     return out

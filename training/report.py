@@ -59,9 +59,23 @@ def write_reports(ranking: pd.DataFrame, out_dir: Path, *, as_of: pd.Timestamp,
     return {"csv": csv_path, "html": html_path}
 
 
+def currency_label(ranking: pd.DataFrame) -> str:
+    """The currency of the ranking's amounts ("USD"; "mixed currencies"; "" when unknown).
+
+    Example:
+        >>> currency_label(pd.DataFrame({"currency": ["USD", "USD"]}))
+        'USD'
+    """
+    codes = ranking["currency"].dropna().astype(str).unique() if "currency" in ranking else []
+    if len(codes) == 1:
+        return str(codes[0])
+    return "mixed currencies" if len(codes) > 1 else ""
+
+
 def render_html(ranking: pd.DataFrame, *, as_of: pd.Timestamp, model_version: str) -> str:
     """The ranking page: headline figures, three plots and a sortable table."""
     total = float(ranking["revenue_at_risk"].sum())
+    currency = currency_label(ranking)
     plots = "".join(f'<img alt="{html.escape(t)}" src="data:image/png;base64,{p}">'
                     for t, p in _plots(ranking))
     head = "".join(f"<th>{html.escape(c.replace('_', ' '))}</th>" for c in _SHOWN)
@@ -71,7 +85,8 @@ def render_html(ranking: pd.DataFrame, *, as_of: pd.Timestamp, model_version: st
             f"<h1>Open deals ranked by revenue at risk</h1>"
             f"<div class='meta'>As of {as_of.isoformat()} &middot; model version "
             f"{html.escape(str(model_version))} &middot; {len(ranking):,} open deals &middot; "
-            f"{total:,.0f} revenue at risk (no-decision risk &times; amount)</div>"
+            f"{html.escape(currency)} {total:,.0f} revenue at risk (no-decision risk &times; "
+            f"amount)</div>"
             f"<div class='plots'>{plots}</div>"
             f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
             f"<script>{_SORT_JS}</script></body></html>")
@@ -103,7 +118,9 @@ def _row(r: dict) -> str:
                 cells.append(f"<td class='num {cls}' data-v='{v:.6f}'>{round(100 * v):+d} pts"
                              "</td>")
         elif c in ("amount", "revenue_at_risk"):
-            cells.append(f"<td class='num' data-v='{v:.2f}'>{v:,.0f}</td>")
+            code = r.get("currency") if isinstance(r.get("currency"), str) else ""
+            shown = "&mdash;" if pd.isna(v) else f"{html.escape(code)} {v:,.0f}".strip()
+            cells.append(f"<td class='num' data-v='{0 if pd.isna(v) else v:.2f}'>{shown}</td>")
         elif c == "buyer_step":
             cells.append(f"<td>{html.escape(str(v).replace('_', ' '))}</td>")
         else:

@@ -1,5 +1,9 @@
 """Terminal output for the CLI: progress bars, the ingest accounting and outcome mixes.
 
+Paths and values are escaped before they reach rich markup, so a ``[`` in a file name prints as
+typed; a line that names a path is printed with ``soft_wrap`` so that piped output (80 columns)
+never splits the path.
+
 Example:
     >>> import io
     >>> from rich.console import Console
@@ -15,8 +19,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pandas as pd
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -28,8 +34,6 @@ from rich.progress import (
 from rich.table import Table
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from features.ingest import IngestResult
     from training.pipeline import TrainResult
     from training.tracking import TrackedRun
@@ -54,19 +58,23 @@ def print_outcome_mix(console: Console, mix: dict[str, float], title: str = "Out
 
 
 def print_ingest_report(console: Console, result: IngestResult, paths: dict[str, Path]) -> None:
-    """Print rows read/accepted/rejected per file, rejections by reason, and output paths."""
-    from features.ingest import REASONS
+    """Print rows read/accepted/(skipped/)rejected per file, rejections by reason, output paths.
 
-    files = Table(title=f"Ingest (export time {result.export_time.isoformat()})")
-    for col, justify in (("table", "left"), ("file", "left"), ("read", "right"),
-                         ("accepted", "right"), ("rejected", "right")):
-        files.add_column(col, justify=justify)  # type: ignore[arg-type]
-    for rec in result.file_counts.to_dict("records"):
-        files.add_row(rec["table"], rec["file"], f"{rec['read']:,}", f"{rec['accepted']:,}",
-                      f"{rec['rejected']:,}")
+    The ``skipped`` column appears when the accounting has one.
+    """
+    from features.ingest import REASONS, SKIP_REASONS
+
     fc = result.file_counts
-    files.add_row("[bold]total", "", f"[bold]{fc['read'].sum():,}",
-                  f"[bold]{fc['accepted'].sum():,}", f"[bold]{fc['rejected'].sum():,}")
+    counts = [c for c in ("read", "accepted", "skipped", "rejected") if c in fc.columns]
+    files = Table(title=f"Ingest (export time {result.export_time.isoformat()})")
+    files.add_column("table")
+    files.add_column("file")
+    for col in counts:
+        files.add_column(col, justify="right")
+    for rec in fc.to_dict("records"):
+        files.add_row(escape(str(rec["table"])), escape(str(rec["file"])),
+                      *(f"{rec[c]:,}" for c in counts))
+    files.add_row("[bold]total", "", *(f"[bold]{fc[c].sum():,}" for c in counts))
     console.print(files)
     reasons = result.reason_counts()
     if len(reasons):
@@ -79,10 +87,86 @@ def print_ingest_report(console: Console, result: IngestResult, paths: dict[str,
         console.print(by_reason)
     else:
         console.print("[green]no rows rejected[/]")
+    skipped = result.skip_counts()
+    if len(skipped):
+        console.print("skipped (read, not kept, not an error): " + ", ".join(
+            f"{n:,} {reason} ({SKIP_REASONS[str(reason)]})" for reason, n in skipped.items()),
+            highlight=False, soft_wrap=True)
+    if "timestamp_without_timezone" in reasons.index:
+        console.print("[yellow]hint:[/] times without a UTC offset were rejected; name their "
+                      "zone with --timezone (e.g. --timezone Europe/Amsterdam)", highlight=False)
+    print_pipeline_profile(console, result.histories.profile)
     if not result.balanced:  # pragma: no cover - an accounting bug, never expected
-        console.print("[bold red]accounting error: read != accepted + rejected[/]")
-    console.print(f"wrote canonical tables to [bold]{paths['report'].parent}[/], "
-                  f"rejections to [bold]{paths['rejections']}[/]")
+        console.print("[bold red]accounting error: read != accepted + skipped + rejected[/]")
+    console.print(f"wrote canonical tables to [bold]{escape(str(paths['report'].parent))}[/], "
+                  f"rejections to [bold]{escape(str(paths['rejections']))}[/]", soft_wrap=True)
+
+
+def print_pipeline_profile(console: Console, profile: PipelineProfile) -> None:
+    """Print the pipeline's name, currency and the features its export cannot give.
+
+    Example:
+        >>> import io
+        >>> from features.profile import PipelineProfile
+        >>> out = Console(width=100, record=True, file=io.StringIO())
+        >>> print_pipeline_profile(out, PipelineProfile(name="crm", tracked_fields=()))
+        >>> "left out: 8 features" in out.export_text()
+        True
+    """
+    currency = (f"in {profile.reporting_currency}" if profile.reporting_currency
+                else "as exported")
+    console.print(f"pipeline [bold]{escape(profile.name or 'unnamed')}[/] "
+                  f"({escape(profile.source or 'unknown source')}); amounts {currency}",
+                  highlight=False, soft_wrap=True)
+    left_out = profile.left_out()
+    if not left_out:
+        return
+    by_reason: dict[str, list[str]] = {}
+    for name, why in left_out.items():
+        by_reason.setdefault(why, []).append(name)
+    console.print(f"left out: {len(left_out)} features the export cannot give point-in-time "
+                  "(empty in training and scoring alike):", highlight=False)
+    for why, names in by_reason.items():
+        console.print(f"   • {escape(why)}: {escape(', '.join(names))}", highlight=False,
+                      soft_wrap=True)
+
+
+def no_deals_reason(result: IngestResult, rejections: Path, top: int = 3) -> str:
+    """Why an ingest accepted no deal: deal rows read, the commonest reasons, where to look.
+
+    The reasons are those of the deal files' rejected (and skipped, when the result has them)
+    rows, most frequent first.
+
+    Example:
+        >>> import pandas as pd
+        >>> from features.histories import DealHistories
+        >>> from features.ingest import IngestResult
+        >>> counts = pd.DataFrame([{"table": "deals", "file": "Opportunity.csv", "read": 5,
+        ...                         "accepted": 0, "rejected": 5}])
+        >>> rejected = pd.DataFrame({"file": ["Opportunity.csv"] * 5,
+        ...                          "reason": ["bad_amount"] * 2 + ["missing_value"] * 3})
+        >>> result = IngestResult(DealHistories.empty(), rejected, counts,
+        ...                       pd.Timestamp("2024-06-01", tz="UTC"))
+        >>> print(no_deals_reason(result, Path("r.csv")))  # doctest: +NORMALIZE_WHITESPACE
+        0 of 5 deal rows accepted (most common reasons: missing_value 3, bad_amount 2);
+        see r.csv
+
+    """
+    counts = result.file_counts
+    deal_files = counts.loc[counts["table"] == "deals"]
+    read = int(deal_files["read"].sum())
+    if read == 0:
+        why = "the export has no deal rows"
+    else:
+        logs = [result.rejections, getattr(result, "skipped", None)]
+        reasons = pd.concat([pd.Series(dtype="str")]
+                            + [log.loc[log["file"].isin(deal_files["file"]), "reason"]
+                               for log in logs if log is not None and len(log)])
+        by_reason = reasons.value_counts()
+        common = sorted(by_reason.items(), key=lambda item: (-item[1], str(item[0])))[:top]
+        why = "most common reasons: " + ", ".join(f"{reason} {n:,}" for reason, n in common)
+    accepted = len(result.histories.deals)
+    return f"{accepted:,} of {read:,} deal rows accepted ({why}); see {rejections}"
 
 
 def print_training(console: Console, result: TrainResult, tracked: TrackedRun, uri: str) -> None:
@@ -103,20 +187,26 @@ def print_training(console: Console, result: TrainResult, tracked: TrackedRun, u
             if any(cells):
                 table.add_row(target, measure, *cells)
     console.print(table)
+    print_pipeline_profile(console, result.model.profile)
     for warning in result.warnings:
         console.print(f"[yellow]warning:[/] {warning}")
     champion = tracked.champion_mean_auc
     versus = ("" if champion is None else
               f" (mean AUC {tracked.mean_auc:.3f} vs champion {champion:.3f} on the same holdout)")
     console.print(f"registered [bold]dealrisk[/] version {tracked.version} as "
-                  f"[bold]{tracked.alias}[/]{versus}; run {tracked.run_id} in {uri}")
+                  f"[bold]{tracked.alias}[/]{versus}; run {tracked.run_id} in {escape(uri)}",
+                  soft_wrap=True)
 
 
 def print_ranking(console: Console, ranking: pd.DataFrame, *, as_of: object,
                   model_version: str, explain: int = 5) -> None:
     """Print the top of the ranking as a table, then the reasons of the first ``explain`` deals."""
-    table = Table(title=f"Open deals by revenue at risk — as of {as_of}, model v{model_version}",
-                  box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    from training.report import currency_label
+
+    currency = currency_label(ranking)
+    title = (f"Open deals by revenue at risk{f' ({currency})' if currency else ''} — as of "
+             f"{as_of}, model v{model_version}")
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     columns = (("#", "right", 3), ("deal", "left", 18), ("buyer step", "left", 12),
                ("days", "right", 4), ("stall", "right", 5), ("no dec.", "right", 7),
                ("Δ pts", "right", 5), ("at risk", "right", 7))

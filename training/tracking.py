@@ -38,7 +38,8 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema
 
-from features.schema import FEATURES
+from features.schema import FEATURES, FeatureSchema
+from training.model_card import model_card
 from training.pyfunc_model import ARTIFACT_KEY
 
 if TYPE_CHECKING:
@@ -98,19 +99,20 @@ def git_revision(root: Path = PROJECT_ROOT) -> str:
     return f"{rev}-dirty" if dirty else rev
 
 
-def signature() -> ModelSignature:
-    """The model signature, generated from the feature schema."""
+def signature(schema: FeatureSchema = FEATURES) -> ModelSignature:
+    """The model signature, generated from the (pipeline's) feature schema."""
     inputs = Schema([ColSpec("string" if f.dtype == "category" else "double", f.name,
-                             required=False) for f in FEATURES])
+                             required=False) for f in schema])
     outputs = Schema([ColSpec("double", "stall_risk"), ColSpec("double", "no_decision_risk"),
                       ColSpec("string", "reasons")])
     return ModelSignature(inputs=inputs, outputs=outputs)
 
 
-def input_example(rows: pd.DataFrame, n: int = 3) -> pd.DataFrame:
+def input_example(rows: pd.DataFrame, n: int = 3, schema: FeatureSchema = FEATURES
+                  ) -> pd.DataFrame:
     """A few feature rows in signature types (categoricals as text)."""
-    example = rows[FEATURES.names].head(n).copy()
-    for f in FEATURES:
+    example = rows[schema.names].head(n).copy()
+    for f in schema:
         if f.dtype == "category":
             example[f.name] = example[f.name].astype("object").where(
                 example[f.name].notna(), None)
@@ -136,8 +138,14 @@ def log_training(result: TrainResult, *, run_name: str | None = None,
         if result.warnings:
             mlflow.log_text("\n".join(result.warnings) + "\n", "warnings.txt")
             mlflow.set_tag("warnings", " | ".join(result.warnings)[:4000])
+        card = model_card(result)
+        mlflow.log_text(card, "model_card.md")
+        left_out = result.model.left_out
+        mlflow.set_tag("features.left_out", ", ".join(left_out) or "none")
         info = _log_model(result.model, result.holdout, register)
         version = str(info.registered_model_version) if register else ""
+        if register:
+            mlflow.MlflowClient().update_model_version(MODEL_NAME, version, description=card)
         alias, mean_auc, champion_auc = "", _mean_auc(result.metrics), None
         if register:
             alias, champion_auc = promote(version, result.holdout, mean_auc)
@@ -200,8 +208,8 @@ def _log_model(model: DealRiskModel, holdout: pd.DataFrame, register: bool):
             python_model=str(Path(__file__).with_name("pyfunc_model.py")),
             artifacts={ARTIFACT_KEY: str(path)},
             code_paths=[str(PROJECT_ROOT / "features"), str(PROJECT_ROOT / "training")],
-            signature=signature(),
-            input_example=input_example(holdout),
+            signature=signature(model.schema),
+            input_example=input_example(holdout, schema=model.schema),
             registered_model_name=MODEL_NAME if register else None,
         )
 

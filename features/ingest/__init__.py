@@ -16,18 +16,20 @@ Example:
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
 import pandas as pd
 
+from features.ingest.currency import convert_histories, read_rates_file
 from features.ingest.raw import SourceError
-from features.ingest.rejections import REASONS
-from features.ingest.result import IngestResult
+from features.ingest.rejections import REASONS, SKIP_REASONS
+from features.ingest.result import COUNT_COLUMNS, IngestResult
 from features.ingest.validate import validate_tables
 from features.journey import JourneyConfig
 
-__all__ = ["REASONS", "IngestResult", "SourceError", "detect_source", "ingest",
+__all__ = ["REASONS", "SKIP_REASONS", "IngestResult", "SourceError", "detect_source", "ingest",
            "read_export_time"]
 
 SourceKind = Literal["auto", "salesforce", "hubspot", "generic"]
@@ -43,13 +45,13 @@ def detect_source(directory: Path) -> str:
         source = _manifest(manifest).get("source")
         if source in ("salesforce", "hubspot", "generic"):
             return str(source)
-    names = {p.stem for p in directory.iterdir()}
+    names = {p.stem for p in directory.iterdir() if p.suffix.lower() in (".csv", ".parquet")}
     if "Opportunity" in names:
         return "salesforce"
-    if "deals" in names and "engagements" in names:
+    if "deals" in names:
         return "hubspot"
     raise SourceError(f"{directory}: cannot tell the export kind (no Opportunity file, no "
-                      f"HubSpot deals + engagements); pass --source or a --mapping file")
+                      f"HubSpot deals file); pass --source or a --mapping file")
 
 
 def read_export_time(directory: Path) -> pd.Timestamp | None:
@@ -76,12 +78,20 @@ def ingest(
     config: JourneyConfig | None = None,
     export_time: pd.Timestamp | None = None,
     mapping: Path | None = None,
+    rates: Path | None = None,
+    currency: str | None = None,
+    name: str | None = None,
 ) -> IngestResult:
     """Read, map and validate an export into canonical histories plus a rejection report.
 
     ``export_time`` (the moment the export was taken; nothing may be later) defaults to the
     ``exported_at`` of the export's ``export.json``; without either this raises ``SourceError``.
-    The caller (CLI, service) decides what "now" is; this function never reads the clock.
+    ``rates`` (a rates file) and ``currency`` (the reporting currency) convert amounts into one
+    currency (see :mod:`features.ingest.currency`; a Salesforce export's own ``CurrencyType`` is
+    used when no file is given); a deal the export gives no currency is taken to be in
+    ``currency``.  ``name`` names the pipeline (default: the source folder's
+    name).  The caller (CLI, service) decides what "now" is; this function never reads the
+    clock.
     """
     config = config or JourneyConfig.default()
     source = Path(source)
@@ -89,30 +99,58 @@ def ingest(
         kind = "generic"
     if kind == "auto":
         kind = detect_source(source)  # type: ignore[assignment]
-    if kind == "salesforce":
-        from features.ingest.salesforce import read_salesforce
-
-        raw = read_salesforce(source, config)
-    elif kind == "hubspot":
-        from features.ingest.hubspot import read_hubspot
-
-        raw = read_hubspot(source, config)
-    elif kind == "generic":
-        from features.ingest.generic import read_generic
-
-        if mapping is None:
-            raise SourceError("a generic source needs a YAML column mapping (--mapping)")
-        raw, mapped_config_tz = read_generic(mapping, config)
-        if mapped_config_tz is not None:
-            config = config.model_copy(update={"timestamps": mapped_config_tz})
-    else:
-        raise SourceError(f"unknown source kind {kind!r}")
     if export_time is None:
         export_time = read_export_time(source if source.is_dir() else source.parent)
     if export_time is None:
         raise SourceError(f"{source}: no export time (no export.json with exported_at); "
                           "pass export_time / --export-time")
-    return validate_tables(raw, config, export_time)
+    export_time = pd.Timestamp(export_time).tz_convert("UTC")
+    if kind == "salesforce":
+        from features.ingest.salesforce import read_salesforce
+
+        raw = read_salesforce(source, config, export_time)
+        folder = source
+    elif kind == "hubspot":
+        from features.ingest.hubspot import read_hubspot
+
+        raw = read_hubspot(source, config, export_time)
+        folder = source
+    elif kind == "generic":
+        from features.ingest.generic import read_generic
+
+        if mapping is None:
+            raise SourceError("a generic source needs a YAML column mapping (--mapping)")
+        raw, config = read_generic(mapping, config)
+        folder = Path(mapping).parent
+    else:
+        raise SourceError(f"unknown source kind {kind!r}")
+    profile = replace(raw.profile, name=name or folder.absolute().name)
+    result = validate_tables(raw.tables, config, export_time, profile)
+    table = read_rates_file(rates) if rates is not None else raw.rates
+    reporting = (currency or raw.reporting_currency or _unit_rate_currency(table))
+    reporting = reporting.strip().upper() if reporting else None
+    histories = result.histories
+    if currency is not None:  # deals the export gives no currency are in the one named
+        deals = histories.deals.assign(currency=histories.deals["currency"].fillna(reporting))
+        histories = replace(histories, deals=deals)
+    histories, notes = convert_histories(histories, table, reporting)
+    counts = pd.concat([result.file_counts, pd.DataFrame(raw.side_counts,
+                                                         columns=COUNT_COLUMNS)],
+                       ignore_index=True) if raw.side_counts else result.file_counts
+    if rates is not None and table is not None:
+        counts = pd.concat([counts, pd.DataFrame([{
+            "table": "currency rates", "file": Path(rates).name, "read": len(table),
+            "accepted": len(table), "skipped": 0, "rejected": 0}])], ignore_index=True)
+    return replace(result, histories=histories, file_counts=counts,
+                   warnings=[*result.warnings, *notes])
+
+
+def _unit_rate_currency(rates: pd.DataFrame | None) -> str | None:
+    """The one currency whose static rate is 1 (the reporting currency of a rates table)."""
+    if rates is None:
+        return None
+    unit = rates.loc[(rates["rate"] == 1.0) & rates["start"].isna(), "currency"].unique()
+    return str(unit[0]) if len(unit) == 1 else None
 
 
 def _manifest(path: Path) -> dict[str, object]:

@@ -1,7 +1,10 @@
 """Turn CRM activity records into canonical (type, direction, action) with the journey config.
 
-Direction is decided by, in order: the call-direction field, the activity types that are always
-buyer-initiated, the subject rules, then the configured default.  Type comes from the type map,
+Direction is decided by, in order: a direction the CRM records (e.g. Salesforce's
+``EmailMessage.Incoming``, passed as ``known_direction``), the call-direction field (Salesforce
+``CallType``, HubSpot's call and email direction), the activity types that are always
+buyer-initiated, the subject rules (a documented fallback for CRMs that record no direction),
+then the configured default.  Type comes from the type map,
 unless a subject rule sets it (e.g. a task whose subject says "Proposal sent").  The action is the
 first subject rule or action pattern that matches.  Work is done once per distinct
 (type, call direction, subject) combination, so CRM exports with templated subjects are fast.
@@ -11,10 +14,10 @@ Example:
     >>> from features.journey import JourneyConfig
     >>> out = classify_activities(
     ...     pd.Series(["Email", "Call", "Task"]),
-    ...     pd.Series(["Email received: question", "Call: agree evaluation plan",
-    ...                "Proposal sent: v2"]),
+    ...     pd.Series(["Email: question", "Call: agree evaluation plan", "Proposal sent: v2"]),
     ...     pd.Series(["", "Outbound", ""]),
     ...     JourneyConfig.default(),
+    ...     known_direction=pd.Series(["buyer", "", ""]),  # e.g. EmailMessage.Incoming
     ... )
     >>> out.to_dict("list")  # doctest: +NORMALIZE_WHITESPACE
     {'type': ['email', 'call', 'proposal'], 'direction': ['buyer', 'seller', 'seller'],
@@ -36,8 +39,12 @@ def classify_activities(
     subject: pd.Series,
     call_direction: pd.Series | None,
     config: JourneyConfig,
+    known_direction: pd.Series | None = None,
 ) -> pd.DataFrame:
-    """Canonical ``type`` (missing when unmapped), ``direction`` and ``action`` for each row."""
+    """Canonical ``type`` (missing when unmapped), ``direction`` and ``action`` for each row.
+
+    ``known_direction`` (``buyer`` / ``seller`` / empty) overrides everything else where given.
+    """
     index = type_raw.index
     type_raw = type_raw.astype("str").fillna("").str.strip()
     subject = subject.astype("str").fillna("")
@@ -51,6 +58,9 @@ def classify_activities(
     table = pd.DataFrame(rows, columns=["type", "direction", "action"], dtype="str")
     out = table.iloc[codes].reset_index(drop=True)
     out.index = index
+    if known_direction is not None:
+        known = known_direction.astype("str").fillna("")
+        out["direction"] = known.where(known.isin(["buyer", "seller"]), out["direction"])
     return out
 
 
@@ -61,7 +71,8 @@ def _classify_one(parts: list[str], config: JourneyConfig) -> tuple[str | None, 
     from_subject = config.classify_subject(subject)
     kind = from_subject["type"] or folded_types.get(type_raw.casefold())
 
-    direction = mapping.call_directions.get(call_dir) if call_dir else None
+    folded_calls = {k.casefold(): v for k, v in mapping.call_directions.items()}
+    direction = folded_calls.get(call_dir.casefold()) if call_dir else None
     if direction is None and type_raw in mapping.buyer_types:
         direction = "buyer"
     if direction is None:

@@ -5,7 +5,10 @@ Timestamp rule (stated once, applied everywhere):
   ``2024-03-05 14:07:00+01:00``); it is converted to UTC;
 - a date-time without an offset is rejected as ``timestamp_without_timezone`` unless the journey
   config names the zone it is in (``timestamps.naive_timezone``);
-- a date alone (``2024-03-05``) is that calendar day at 00:00 UTC;
+- a date alone (``2024-03-05``) is that UTC calendar day: 00:00 for a date such as an expected
+  close date, but the end of the day (23:59:59.999) for the time of an *event* (a deal created,
+  closed or entering a stage, an activity, a change): the date says only that it happened some
+  time that day, so it is known once the day is over (``date_at="end"``);
 - empty text is a missing value (the caller decides whether the field is required).
 
 Example:
@@ -21,8 +24,13 @@ Example:
 
 from __future__ import annotations
 
+import re
+from typing import Literal
+
 import numpy as np
 import pandas as pd
+
+from features.journey import NumberFormat
 
 UTC_DTYPE = "datetime64[us, UTC]"
 _HAS_OFFSET = r"(?:[Zz]|[+-]\d{2}(?::?\d{2})?)$"
@@ -37,12 +45,17 @@ def blank(text: pd.Series) -> pd.Series:
 
 
 def parse_timestamps(
-    text: pd.Series, naive_timezone: str | None = None
+    text: pd.Series, naive_timezone: str | None = None, date_at: Literal["start", "end"] = "start"
 ) -> tuple[pd.Series, pd.Series]:
     """Parse ISO 8601 text to UTC timestamps.
 
     Returns ``(parsed, problem)``: ``parsed`` is ``datetime64[us, UTC]`` with NaT where empty or
-    invalid; ``problem`` holds ``None`` or the rejection reason for each row.
+    invalid; ``problem`` holds ``None`` or the rejection reason for each row.  ``date_at`` says
+    whether a date alone is the start or the end of its day (see the module docstring).
+
+    Example:
+        >>> parse_timestamps(pd.Series(["2024-03-05"]), date_at="end")[0].tolist()
+        [Timestamp('2024-03-05 23:59:59.999000+0000', tz='UTC')]
     """
     text = text.astype("str").str.strip()
     empty = blank(text)
@@ -57,6 +70,8 @@ def parse_timestamps(
         parsed[has_offset] = _to_utc(text[has_offset], utc=True)
     if date_only.any():
         dates = pd.to_datetime(text[date_only], format="%Y-%m-%d", errors="coerce")
+        if date_at == "end":
+            dates = dates + pd.Timedelta(days=1) - pd.Timedelta(milliseconds=1)
         parsed[date_only] = dates.dt.tz_localize("UTC").astype(UTC_DTYPE)
     if naive.any():
         if naive_timezone is None:
@@ -82,20 +97,78 @@ def _to_utc(text: pd.Series, *, utc: bool) -> pd.Series:
     return out.astype(UTC_DTYPE)
 
 
-def parse_amounts(text: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """Parse non-negative decimal amounts; returns ``(values, bad)``; empty text is not bad.
+def parse_amounts(text: pd.Series, numbers: NumberFormat | None = None
+                  ) -> tuple[pd.Series, pd.Series]:
+    """Parse non-negative amounts; returns ``(values, bad)``; empty text is not bad.
+
+    Thousands separators and a currency code or symbol before or after the number are allowed
+    (see :class:`~features.journey.NumberFormat`); use :func:`amount_currencies` for the
+    currency an amount names.
 
     Example:
-        >>> vals, bad = parse_amounts(pd.Series(["10.5", "-3", "abc", ""]))
-        >>> vals.tolist()[:1], bad.tolist()
-        ([10.5], [False, True, True, False])
-
+        >>> vals, bad = parse_amounts(pd.Series(["10.5", "-3", "abc", "", "USD 1,234.50"]))
+        >>> vals.tolist()[:1], vals.tolist()[-1], bad.tolist()
+        ([10.5], 1234.5, [False, True, True, False, False])
+        >>> from features.journey import NumberFormat
+        >>> parse_amounts(pd.Series(["1.234,5 €"]), NumberFormat(decimal=",", thousands="."))[0][0]
+        np.float64(1234.5)
     """
+    numbers = numbers or NumberFormat()
     text = text.astype("str").str.strip()
     empty = blank(text)
-    values = pd.to_numeric(text.where(~empty), errors="coerce").astype("float64")
+    values = pd.Series(np.nan, index=text.index, dtype="float64")
+    if numbers.decimal == ".":  # plain numbers need no pattern work (most exports)
+        values = pd.to_numeric(text.where(~empty), errors="coerce").astype("float64")
+    rest = ~empty & values.isna()
+    if rest.any():
+        values[rest] = _parse_formatted(text[rest], numbers)
     bad = ~empty & (values.isna() | (values < 0) | ~np.isfinite(values.fillna(0.0)))
     return values.where(~bad), bad
+
+
+def _parse_formatted(text: pd.Series, numbers: NumberFormat) -> pd.Series:
+    number = _strip_currency(_clean_spaces(text), numbers)[0]
+    shape = number.str.fullmatch(_number_pattern(numbers)).fillna(False).astype(bool)
+    if numbers.thousands:
+        number = number.str.replace(numbers.thousands, "", regex=False)
+    number = number.str.replace(numbers.decimal, ".", regex=False)
+    return pd.to_numeric(number.where(shape), errors="coerce").astype("float64")
+
+
+def amount_currencies(text: pd.Series, numbers: NumberFormat | None = None) -> pd.Series:
+    """The ISO currency each amount names by code or symbol (missing when none).
+
+    Example:
+        >>> amount_currencies(pd.Series(["USD 10", "10 €", "$5", "7"])).tolist()
+        ['USD', 'EUR', 'USD', nan]
+    """
+    return _strip_currency(_clean_spaces(text), numbers or NumberFormat())[1]
+
+
+def _clean_spaces(text: pd.Series) -> pd.Series:
+    return text.astype("str").str.replace(r"[\u00a0\u202f]", " ", regex=True).str.strip()
+
+
+def _strip_currency(text: pd.Series, numbers: NumberFormat) -> tuple[pd.Series, pd.Series]:
+    """(the number part, the currency it names) of amount text."""
+    symbols = "|".join(re.escape(s) for s in sorted(numbers.currency_symbols, key=len,
+                                                     reverse=True))
+    mark = rf"(?P<mark>[A-Z]{{3}}{'|' + symbols if symbols else ''})"
+    parts = text.str.extract(rf"^(?:{mark}\s*)?(?P<number>.*?)(?:\s*(?P<after>[A-Z]{{3}}"
+                             rf"{'|' + symbols if symbols else ''}))?$")
+    found = parts["mark"].where(parts["mark"].notna(), parts["after"])
+    currency = found.map(lambda m: numbers.currency_symbols.get(m, m) if isinstance(m, str)
+                         else np.nan)
+    return parts["number"].fillna(""), currency
+
+
+def _number_pattern(numbers: NumberFormat) -> str:
+    dec = re.escape(numbers.decimal)
+    plain = rf"\d+(?:{dec}\d*)?(?:[eE][+-]?\d+)?|{dec}\d+"
+    if not numbers.thousands:
+        return rf"-?(?:{plain})"
+    sep = re.escape(numbers.thousands)
+    return rf"-?(?:{plain}|\d{{1,3}}(?:{sep}\d{{3}})+(?:{dec}\d*)?)"
 
 
 def parse_bools(text: pd.Series) -> tuple[pd.Series, pd.Series]:

@@ -25,6 +25,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from features.profile import PipelineProfile
+
 #: The text columns a reader may hand over for each canonical table (absent ones read as empty).
 #: Beyond the contract's columns: ``crm_stage``/``is_closed`` (deal status as the CRM has it),
 #: ``source_id`` (the source row's id, for duplicate checks), ``type_raw``/``role_raw``/
@@ -44,8 +46,30 @@ RAW_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 
+#: A reader may mark a row it reads on purpose but does not keep: the skip reason (one of
+#: :data:`~features.ingest.rejections.SKIP_REASONS`) and a detail (e.g. which row took it in).
+SKIP, SKIP_DETAIL = "_skip", "_skip_detail"
+
+
 class SourceError(ValueError):
     """An input that cannot be read at all: unreadable file, missing column, bad mapping."""
+
+
+@dataclass
+class RawExport:
+    """What a reader hands to validation: raw tables, what the source records, and extras.
+
+    ``rates`` holds currency conversion rates found in the export (columns ``currency``,
+    ``rate`` = units of that currency per one unit of ``reporting_currency``, and optional
+    ``start``/``end`` dates of a dated rate); ``side_counts`` the row accounting of side files
+    (joined tables, rate tables) as ``{table, file, read, accepted, skipped, rejected}`` rows.
+    """
+
+    tables: dict[str, RawTable]
+    profile: PipelineProfile = field(default_factory=PipelineProfile)
+    rates: pd.DataFrame | None = None
+    reporting_currency: str | None = None
+    side_counts: list[dict[str, object]] = field(default_factory=list)
 
 
 @dataclass
@@ -115,22 +139,25 @@ def read_export(directory: Path, required: dict[str, list[str]], primary: str
 def read_text_table(path: Path, required: list[str] | None = None) -> pd.DataFrame:
     """Read a CSV or Parquet file with every column as text, plus ``_file`` and ``_row``.
 
-    Raises :class:`SourceError` naming the file when it cannot be read, or naming the file and
-    the columns when any of ``required`` is missing.
+    CSV fields may hold quoted line breaks (a ``Description`` written over several lines) at any
+    file size; a UTF-8 byte-order mark is ignored.  Raises :class:`SourceError` naming the file
+    when it cannot be read, or naming the file and the columns when any of ``required`` is
+    missing.
     """
     try:
         if path.suffix.lower() == ".parquet":
             table = pq.read_table(path)
             table = table.cast(pa.schema([pa.field(n, pa.string()) for n in table.column_names]))
         else:
-            with pacsv.open_csv(path) as reader:
+            parse = pacsv.ParseOptions(newlines_in_values=True)
+            with pacsv.open_csv(path, parse_options=parse) as reader:
                 names = reader.schema.names
             convert = pacsv.ConvertOptions(
                 column_types={n: pa.string() for n in names},
                 strings_can_be_null=False,
                 quoted_strings_can_be_null=False,
             )
-            table = pacsv.read_csv(path, convert_options=convert)
+            table = pacsv.read_csv(path, parse_options=parse, convert_options=convert)
     except FileNotFoundError:
         raise SourceError(f"{path}: file not found") from None
     except (pa.ArrowInvalid, pa.ArrowTypeError, OSError, UnicodeDecodeError) as exc:

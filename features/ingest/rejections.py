@@ -1,4 +1,8 @@
-"""The rejection log: every input row that did not make it into the canonical tables, and why.
+"""The rejection and skip logs: every input row that did not make it into the canonical tables.
+
+A *rejected* row is an error in the export (a bad value, an unknown deal); a *skipped* row is
+read on purpose and not kept, with no error (a change of a field dealrisk does not use, an email
+record whose only content went into its task).  Both logs say why.
 
 Rows are identified by their source file and their *row number*: 1 is the first data row after
 the header (for a CSV without embedded line breaks, the file line is row + 1).
@@ -32,18 +36,27 @@ REASONS: dict[str, str] = {
     "closed_without_outcome": "deal is closed but has no won/lost/no-decision outcome",
     "open_with_outcome": "deal is open but carries an outcome, close time or loss reason",
     "bad_value": "value is not one of the allowed values",
-    "untracked_field": "field history for a field dealrisk does not track",
     "unknown_type": "activity type is missing from the activity type map",
+}
+
+#: Every reason a row can be skipped for (read, used or not needed, and not an error).
+SKIP_REASONS: dict[str, str] = {
+    "untracked_field": "a field-history row for a field dealrisk does not use (not an error)",
+    "merged": "its content was merged into another row (the detail says which)",
+    "not_linked": "not linked to any deal (nothing to learn from it)",
+    "not_done": "an open task already past its due date: it did not happen",
+    "unreferenced": "a side-table row no row of its table refers to",
 }
 
 REPORT_COLUMNS = ["file", "row", "column", "value", "reason", "detail"]
 
 
 class RejectionLog:
-    """Collects rejected rows (file, row, column, value, reason, detail)."""
+    """Collects rejected (or, with ``reasons=SKIP_REASONS``, skipped) rows with their reason."""
 
-    def __init__(self) -> None:
+    def __init__(self, reasons: dict[str, str] | None = None) -> None:
         self._parts: list[pd.DataFrame] = []
+        self.reasons = REASONS if reasons is None else reasons
 
     def add(
         self,
@@ -55,8 +68,8 @@ class RejectionLog:
         detail: pd.Series | str | None = None,
     ) -> None:
         """Record ``rows`` (which carry ``_file`` and ``_row``) as rejected for ``reason``."""
-        if reason not in REASONS:
-            raise ValueError(f"unknown rejection reason {reason!r}")
+        if reason not in self.reasons:
+            raise ValueError(f"unknown reason {reason!r}")
         if rows.empty:
             return
         self._parts.append(
@@ -67,7 +80,7 @@ class RejectionLog:
                     "column": column,
                     "value": _as_text(values, rows.index),
                     "reason": reason,
-                    "detail": _as_text(detail if detail is not None else REASONS[reason],
+                    "detail": _as_text(detail if detail is not None else self.reasons[reason],
                                        rows.index),
                 }
             )

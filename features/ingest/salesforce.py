@@ -1,14 +1,39 @@
-"""Reader for a Salesforce-style export.
+"""Reader for a Salesforce export (Data Loader, Data Export or Workbench style).
 
-Objects: Opportunity, OpportunityHistory, OpportunityFieldHistory, Task, Event and
-OpportunityContactRole, as ``.csv`` or ``.parquet`` files with Salesforce's
-standard field names (custom fields: ``Loss_Reason__c``, ``Segment__c``, ``Region__c``,
-``Industry__c``).  Only ``Opportunity`` is required; a missing optional file is an empty table.
+Objects, as ``.csv`` or ``.parquet`` files with Salesforce's standard field names (custom
+fields: ``Loss_Reason__c``, ``Segment__c``, ``Region__c``, ``Industry__c``); only
+``Opportunity`` is required, a missing optional file is an empty table:
+
+- ``Opportunity`` (deals), ``OpportunityHistory`` (stage history), ``OpportunityFieldHistory``
+  (close-date and amount changes), ``Task`` and ``Event`` (activities),
+  ``OpportunityContactRole`` (buying committee);
+- ``EmailMessage`` (optional): ``ActivityId`` links a message to its email Task and
+  ``Incoming`` says whether the buyer sent it; a message with no Task but an opportunity as
+  ``RelatedToId`` is an email activity itself;
+- ``CurrencyType`` / ``DatedConversionRate`` (optional, multi-currency orgs): amounts are
+  converted into the corporate currency (see :mod:`features.ingest.currency`).
+
+What real exports need, and what this reader does about it:
+
+- **Ids** come as 15 characters (reports) or 18 (API, Data Loader), sometimes mixed in one
+  export: every id is brought to the 18-character form (:mod:`features.ingest.sfid`).
+- **Empty optional fields** (``Amount``, ``AccountId``, ``CloseDate``) are kept as missing.
+- **Direction** comes from what Salesforce records: ``EmailMessage.Incoming`` for emails,
+  ``CallType`` (Inbound / Outbound) for calls; tasks and events with neither fall back to the
+  journey config's subject rules, then to seller-initiated.  Salesforce writes email tasks as
+  ``Email: <subject>`` in both directions, so the subject is only a fallback.
+- **Open tasks** (``IsClosed`` false, or ``Status`` other than Completed) are planned steps: due
+  at ``ActivityDate`` and known from ``CreatedDate``; one already past its due date at the
+  export time did not happen and is skipped (``not_done``).
+- **Field history**: ``OpportunityFieldHistory`` rows of other fields (``StageName``,
+  ``Owner``, ``created`` ...) are skipped, not errors.  Without ``OpportunityFieldHistory``, the
+  close-date and amount history comes from ``OpportunityHistory`` (Salesforce writes a row there
+  whenever the stage, amount, probability or close date changes); without either, the features
+  that need it are left out (:mod:`features.profile`), never back-dated.
 
 Example:
-    >>> from pathlib import Path
-    >>> sorted(SALESFORCE_REQUIRED)[:2]
-    ['Event', 'Opportunity']
+    >>> sorted(SALESFORCE_REQUIRED)[:3]
+    ['CurrencyType', 'DatedConversionRate', 'EmailMessage']
 
 """
 
@@ -16,23 +41,43 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from features.ingest.activities import classify_activities
-from features.ingest.raw import RawTable, read_export, text_getter
+from features.ingest.currency import salesforce_rates
+from features.ingest.parsing import blank, parse_bools, parse_timestamps
+from features.ingest.raw import SKIP, SKIP_DETAIL, RawExport, RawTable, read_export, text_getter
+from features.ingest.sfid import normalise_ids
 from features.journey import JourneyConfig
+from features.profile import PipelineProfile
 
 #: Required columns of each Salesforce object's export.
 SALESFORCE_REQUIRED: dict[str, list[str]] = {
-    "Opportunity": ["Id", "AccountId", "OwnerId", "StageName", "Amount", "CloseDate",
-                    "CreatedDate"],
+    "Opportunity": ["Id", "OwnerId", "StageName", "CreatedDate"],
     "OpportunityHistory": ["OpportunityId", "StageName", "CreatedDate"],
     "OpportunityFieldHistory": ["Id", "OpportunityId", "Field", "OldValue", "NewValue",
                                 "CreatedDate"],
     "Task": ["Id", "WhatId", "Subject", "CreatedDate"],
     "Event": ["Id", "WhatId", "Subject", "ActivityDateTime"],
     "OpportunityContactRole": ["OpportunityId", "ContactId", "Role", "CreatedDate"],
+    "EmailMessage": ["Id", "Incoming"],
+    "CurrencyType": ["IsoCode", "ConversionRate"],
+    "DatedConversionRate": ["IsoCode", "ConversionRate", "StartDate"],
 }
+#: Id columns brought to the 18-character form, per object.
+ID_COLUMNS: dict[str, tuple[str, ...]] = {
+    "Opportunity": ("Id", "AccountId", "OwnerId"),
+    "OpportunityHistory": ("Id", "OpportunityId"),
+    "OpportunityFieldHistory": ("Id", "OpportunityId"),
+    "Task": ("Id", "WhatId", "WhoId", "OwnerId"),
+    "Event": ("Id", "WhatId", "WhoId", "OwnerId"),
+    "OpportunityContactRole": ("Id", "OpportunityId", "ContactId"),
+    "EmailMessage": ("Id", "ActivityId", "RelatedToId"),
+}
+#: Key prefix of Opportunity ids (the first three characters of every Salesforce id name its
+#: object).
+OPPORTUNITY_PREFIX = "006"
 
 _OPPORTUNITY_COLUMNS = {
     "deal_id": "Id", "account_id": "AccountId", "owner_id": "OwnerId",
@@ -43,23 +88,40 @@ _OPPORTUNITY_COLUMNS = {
     "close_reason": "Loss_Reason__c",
 }
 _TRACKED_FIELDS = {"CloseDate": "close_date", "Amount": "amount"}
+_DERIVED_CHANGES = "#field_changes"
 
 
-def read_salesforce(directory: Path, config: JourneyConfig) -> dict[str, RawTable]:
-    """Read a Salesforce-style export directory into raw canonical tables.
+def read_salesforce(directory: Path, config: JourneyConfig, export_time: pd.Timestamp | None
+                    = None) -> RawExport:
+    """Read a Salesforce export directory into raw canonical tables (see the module doc).
 
-    Raises :class:`SourceError` when the directory or ``Opportunity`` is missing, or when a
-    present file lacks a required column.
+    ``export_time`` decides which open tasks are already past due.  Raises
+    :class:`SourceError` when the directory or ``Opportunity`` is missing, or when a present
+    file lacks a required column.
     """
     frames = read_export(directory, SALESFORCE_REQUIRED, primary="Opportunity")
+    for name, columns in ID_COLUMNS.items():
+        if name in frames:
+            for column in columns:
+                if column in frames[name].columns:
+                    frames[name][column] = normalise_ids(frames[name][column])
 
     tables = {"deals": _deals(frames["Opportunity"])}
+    tracked: tuple[str, ...] = ()
     if "OpportunityHistory" in frames:
         tables["stage_history"] = _stage_history(frames["OpportunityHistory"])
     if "OpportunityFieldHistory" in frames:
         tables["field_history"] = _field_history(frames["OpportunityFieldHistory"])
-    acts = [_tasks(frames["Task"], config)] if "Task" in frames else []
+        tracked = ("close_date", "amount")
+    elif "OpportunityHistory" in frames:
+        derived = _changes_from_stage_rows(frames["OpportunityHistory"])
+        if derived is not None:
+            tables["field_history"], tracked = derived
+    directions = _email_directions(frames.get("EmailMessage"), frames.get("Task"))
+    acts = [_tasks(frames["Task"], config, directions, export_time)] if "Task" in frames else []
     acts += [_events(frames["Event"], config)] if "Event" in frames else []
+    if "EmailMessage" in frames:
+        acts.append(_email_messages(frames["EmailMessage"], frames.get("Task"), config))
     if acts:
         tables["activities"] = RawTable(
             "activities",
@@ -70,7 +132,17 @@ def read_salesforce(directory: Path, config: JourneyConfig) -> dict[str, RawTabl
         )
     if "OpportunityContactRole" in frames:
         tables["contacts"] = _contacts(frames["OpportunityContactRole"], config)
-    return tables
+    rates, corporate = salesforce_rates(frames.get("CurrencyType"),
+                                        frames.get("DatedConversionRate"))
+    profile = PipelineProfile(
+        source="salesforce", tracked_fields=tracked,
+        has_activities="Task" in frames or "Event" in frames or "EmailMessage" in frames,
+        has_contacts="OpportunityContactRole" in frames)
+    side = [{"table": "currency rates", "file": str(frames[n]["_file"].iloc[0]),
+             "read": len(frames[n]), "accepted": len(frames[n]), "skipped": 0, "rejected": 0}
+            for n in ("CurrencyType", "DatedConversionRate") if n in frames and len(frames[n])]
+    return RawExport(tables, profile, rates=rates, reporting_currency=corporate,
+                     side_counts=side)
 
 
 def _pick(frame: pd.DataFrame, mapping: dict[str, str]) -> pd.DataFrame:
@@ -97,12 +169,82 @@ def _field_history(hist: pd.DataFrame) -> RawTable:
     return RawTable("field_history", frame, {**mapping, "field": "Field"})
 
 
-def _tasks(tasks: pd.DataFrame, config: JourneyConfig) -> RawTable:
+def _changes_from_stage_rows(hist: pd.DataFrame) -> tuple[RawTable, tuple[str, ...]] | None:
+    """Close-date and amount history from the values on OpportunityHistory rows.
+
+    Per deal and field: the value on its first row (a starting value: old == new) and every
+    change between consecutive rows.  Values change at some time between two rows, so the history
+    is as of the rows: later than the change, never earlier.  Rows are counted under
+    ``OpportunityHistory.csv#field_changes`` with the row number of the OpportunityHistory row
+    that shows the value.
+    """
+    fields = [(f, src) for src, f in _TRACKED_FIELDS.items() if src in hist.columns]
+    if not fields:
+        return None
+    text = text_getter(hist)
+    deal = text("OpportunityId")
+    order = pd.DataFrame({"deal": deal, "at": text("CreatedDate"), "row": hist["_row"]}
+                         ).sort_values(["deal", "at", "row"], kind="stable").index
+    rows = hist.loc[order]
+    first_row = ~deal[order].eq(deal[order].shift())
+    parts = []
+    for canon, src in fields:
+        value = text(src)[order].str.strip()
+        before = value.shift().fillna("").where(~first_row, value)
+        keep = ~blank(value) & (first_row | ((value != before) & ~blank(before)))
+        picked = rows[keep.to_numpy()]
+        parts.append(pd.DataFrame({
+            "change_id": deal[picked.index] + "#" + src + "#" + picked["_row"].astype("str"),
+            "deal_id": deal[picked.index], "field_raw": src, "field": canon,
+            "old_value": before[keep], "new_value": value[keep],
+            "changed_at": text("CreatedDate")[picked.index],
+            "_file": picked["_file"] + _DERIVED_CHANGES, "_row": picked["_row"]}))
+    frame = pd.concat(parts, ignore_index=True).sort_values("_row", kind="stable")
+    table = RawTable("field_history", frame.reset_index(drop=True), {
+        "change_id": "OpportunityId + field + row", "deal_id": "OpportunityId",
+        "field": "field (derived from OpportunityHistory)", "old_value": "previous row",
+        "new_value": "this row", "changed_at": "CreatedDate"})
+    return table, tuple(canon for canon, _ in fields)
+
+
+def _email_directions(messages: pd.DataFrame | None, tasks: pd.DataFrame | None) -> pd.Series:
+    """Buyer / seller per Task id from ``EmailMessage.Incoming`` (empty when no message)."""
+    if messages is None or tasks is None or "ActivityId" not in messages.columns:
+        return pd.Series(dtype="str")
+    text = text_getter(messages)
+    incoming = parse_bools(text("Incoming"))[0]
+    linked = ~blank(text("ActivityId")) & incoming.notna()
+    direction = np.where(incoming[linked].astype(bool), "buyer", "seller")
+    out = pd.Series(direction, index=text("ActivityId")[linked].to_numpy(), dtype="str")
+    return out[~out.index.duplicated(keep="first")]
+
+
+def _tasks(tasks: pd.DataFrame, config: JourneyConfig, directions: pd.Series,
+           export_time: pd.Timestamp | None) -> RawTable:
     text = text_getter(tasks)
     kind = text("TaskSubtype").where(text("TaskSubtype").str.strip() != "", text("Type"))
+    done = _task_done(text)
+    due = text("ActivityDate")
     when = text("CompletedDateTime").where(text("CompletedDateTime").str.strip() != "",
-                                           text("CreatedDate"))
-    return _activities(tasks, kind, when, text("CallType"), config)
+                                           text("CreatedDate").where(done, due))
+    known = directions.reindex(text("Id").to_numpy()).fillna("").to_numpy()
+    out = _activities(tasks, kind, when, text("CallType"), config,
+                      pd.Series(known, index=tasks.index, dtype="str"))
+    if export_time is not None:
+        due_at, _ = parse_timestamps(due.where(~done, ""), config.timestamps.naive_timezone)
+        overdue = ~done & due_at.notna() & (due_at <= export_time)
+        out.frame[SKIP] = np.where(overdue, "not_done", "")
+        out.frame[SKIP_DETAIL] = np.where(overdue, "an open task past its due date at the "
+                                          "export time: it did not happen", "")
+    return out
+
+
+def _task_done(text) -> pd.Series:
+    """Whether each task is completed (IsClosed, else Status; no field: completed)."""
+    closed, _ = parse_bools(text("IsClosed"))
+    status = text("Status").str.strip().str.casefold()
+    by_status = (status == "") | (status == "completed")
+    return closed.fillna(by_status).astype(bool)
 
 
 def _events(events: pd.DataFrame, config: JourneyConfig) -> RawTable:
@@ -113,10 +255,30 @@ def _events(events: pd.DataFrame, config: JourneyConfig) -> RawTable:
                        config)
 
 
+def _email_messages(messages: pd.DataFrame, tasks: pd.DataFrame | None,
+                    config: JourneyConfig) -> RawTable:
+    """Email messages as activities; those whose Task exists only gave it their direction."""
+    text = text_getter(messages)
+    task_ids = set(text_getter(tasks)("Id")) if tasks is not None else set()
+    activity = text("ActivityId")
+    merged = activity.isin(task_ids) & ~blank(activity)
+    related = text("RelatedToId")
+    linked = related.str.startswith(OPPORTUNITY_PREFIX)
+    incoming = parse_bools(text("Incoming"))[0]
+    direction = pd.Series(np.where(incoming.fillna(False).astype(bool), "buyer", "seller"),
+                          index=messages.index, dtype="str").where(incoming.notna(), "")
+    frame = messages.assign(WhatId=related, Type="Email", CreatedDate=text("MessageDate"))
+    out = _activities(frame, frame["Type"], text("MessageDate"), None, config, direction)
+    out.frame[SKIP] = np.where(merged, "merged", np.where(linked, "", "not_linked"))
+    out.frame[SKIP_DETAIL] = np.where(merged, "gave its direction to Task " + activity, "")
+    return out
+
+
 def _activities(frame: pd.DataFrame, kind: pd.Series, when: pd.Series,
-                call_dir: pd.Series | None, config: JourneyConfig) -> RawTable:
+                call_dir: pd.Series | None, config: JourneyConfig,
+                known_direction: pd.Series | None = None) -> RawTable:
     text = text_getter(frame)
-    classified = classify_activities(kind, text("Subject"), call_dir, config)
+    classified = classify_activities(kind, text("Subject"), call_dir, config, known_direction)
     out = pd.DataFrame({
         "activity_id": text("Id"), "deal_id": text("WhatId"), "occurred_at": when,
         "recorded_at": text("CreatedDate"),

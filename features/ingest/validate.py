@@ -3,13 +3,22 @@
 Every raw row ends either in a canonical table or in the rejection log with its reason; good rows
 go on when some rows are bad.  Rules (each a reason in :data:`~features.ingest.rejections.REASONS`):
 
-- required fields present; timestamps parse under the rule in :mod:`features.ingest.parsing`;
+- required fields present (a deal needs its id, owner and creation time; amount, account and
+  close date are optional and kept as missing when empty); timestamps parse under the rule in
+  :mod:`features.ingest.parsing`;
 - no timestamp after the export time; no event before its deal was created;
 - ids unique (the first occurrence is kept, later ones rejected);
-- amounts are non-negative numbers; stages are in the stage map; activity types in the type map;
+- amounts are non-negative numbers written as the journey config's ``numbers`` say (a currency
+  code or symbol in the amount fills a missing currency and must agree with a given one);
+  stages are in the stage map; activity types in the type map;
 - a closed deal has an outcome (won, lost or no decision); an open deal has none, and no close
   time or loss reason;
-- child rows (stages, activities, contacts, field changes) refer to an accepted deal.
+- child rows (stages, activities, contacts, field changes) refer to an accepted deal (an
+  unmatched id whose length differs from the deals' ids says so).
+
+Rows are *skipped* rather than rejected when they are read on purpose and not kept (a change of a
+field dealrisk does not use; rows a reader marked with ``_skip``): no error, but still reported.
+Empty text is missing (``NaN``) in every canonical column.
 
 A closed deal without an explicit close time takes the time it entered its closed stage, else its
 close date; an outcome for a closed-lost stage comes from the loss-reason map.
@@ -34,11 +43,18 @@ import pandas as pd
 
 from features.contract import DIRECTIONS, TABLES_BY_NAME, TRACKED_FIELDS
 from features.histories import DealHistories
-from features.ingest.parsing import blank, parse_amounts, parse_bools, parse_timestamps
-from features.ingest.raw import RAW_COLUMNS, RawTable
-from features.ingest.rejections import RejectionLog
+from features.ingest.parsing import (
+    amount_currencies,
+    blank,
+    parse_amounts,
+    parse_bools,
+    parse_timestamps,
+)
+from features.ingest.raw import RAW_COLUMNS, SKIP, SKIP_DETAIL, RawTable
+from features.ingest.rejections import SKIP_REASONS, RejectionLog
 from features.ingest.result import IngestResult, count_rows
-from features.journey import JourneyConfig
+from features.journey import JourneyConfig, NumberFormat
+from features.profile import PipelineProfile
 
 _OUTCOME_ALIASES = {"won": "won", "lost": "lost", "no_decision": "no_decision",
                     "no decision": "no_decision", "nodecision": "no_decision"}
@@ -47,24 +63,40 @@ _OUTCOME_ALIASES = {"won": "won", "lost": "lost", "no_decision": "no_decision",
 class _Work:
     """A raw table being validated: a frame that shrinks as rows are rejected into the log."""
 
-    def __init__(self, raw: RawTable, log: RejectionLog) -> None:
+    def __init__(self, raw: RawTable, log: RejectionLog, skipped: RejectionLog) -> None:
         self.raw = raw
         self.df = raw.frame.copy()
         for column in RAW_COLUMNS[raw.table]:
             if column not in self.df.columns:
                 self.df[column] = pd.Series("", index=self.df.index, dtype="str")
         self.log = log
+        self.skipped = skipped
+        if SKIP in self.df.columns:  # rows the reader read on purpose and does not keep
+            reason = self.text(SKIP)
+            for why in reason[~blank(reason)].unique():
+                self.skip(reason == why, "deal_id", str(why), detail=self.text(SKIP_DETAIL))
 
     def reject(self, mask: pd.Series, column: str, reason: str,
                detail: pd.Series | str | None = None, values: pd.Series | None = None) -> None:
+        self._drop(self.log, mask, column, reason, detail, values)
+
+    def skip(self, mask: pd.Series, column: str, reason: str,
+             detail: pd.Series | str | None = None, values: pd.Series | None = None) -> None:
+        """Move rows to the skip log (read on purpose, not kept, not an error)."""
+        self._drop(self.skipped, mask, column, reason, detail, values)
+
+    def _drop(self, log: RejectionLog, mask: pd.Series, column: str, reason: str,
+              detail: pd.Series | str | None, values: pd.Series | None) -> None:
         mask = mask.reindex(self.df.index, fill_value=False).astype(bool)
         if not mask.any():
             return
         rows = self.df[mask]
         shown = values[mask] if values is not None else self.raw.text(column).reindex(rows.index)
         detail_rows = detail[mask] if isinstance(detail, pd.Series) else detail
-        self.log.add(rows, column=self.raw.label(column), values=shown, reason=reason,
-                     detail=detail_rows)
+        if isinstance(detail_rows, pd.Series) and (detail_rows == "").all():
+            detail_rows = None
+        log.add(rows, column=self.raw.label(column), values=shown, reason=reason,
+                detail=detail_rows)
         self.df = self.df[~mask]
 
     def text(self, column: str) -> pd.Series:
@@ -76,11 +108,16 @@ class _Work:
         for col in columns:
             self.reject(blank(self.text(col)), col, "missing_value")
 
-    def timestamp(self, column: str, naive_tz: str | None, required: bool = True) -> pd.Series:
-        """Parse ``column`` in place, rejecting unparseable rows; returns the parsed column."""
+    def timestamp(self, column: str, naive_tz: str | None, required: bool = True,
+                  event: bool = True) -> pd.Series:
+        """Parse ``column`` in place, rejecting unparseable rows; returns the parsed column.
+
+        An ``event`` time given as a date alone is the end of that day (known once it is over).
+        """
         if required:
             self.require([column])
-        parsed, problem = parse_timestamps(self.text(column), naive_tz)
+        parsed, problem = parse_timestamps(self.text(column), naive_tz,
+                                           "end" if event else "start")
         for reason in problem.dropna().unique():
             self.reject(problem == reason, column, str(reason))
         self.df[column] = parsed.reindex(self.df.index)
@@ -101,50 +138,57 @@ class _Work:
 
 
 def validate_tables(
-    raw: dict[str, RawTable], config: JourneyConfig, export_time: pd.Timestamp
+    raw: dict[str, RawTable], config: JourneyConfig, export_time: pd.Timestamp,
+    profile: PipelineProfile | None = None,
 ) -> IngestResult:
-    """Validate raw tables into canonical :class:`DealHistories` and a rejection log."""
+    """Validate raw tables into canonical :class:`DealHistories`, rejection and skip logs.
+
+    ``profile`` (what the source records; default: everything) goes with the histories; its
+    context fields are extra deal columns, parsed as numbers or kept as text.
+    """
     export_time = pd.Timestamp(export_time).tz_convert("UTC")
-    log = RejectionLog()
+    profile = profile or PipelineProfile()
+    log, skipped = RejectionLog(), RejectionLog(SKIP_REASONS)
     tz = config.timestamps.naive_timezone
     empty = {name: RawTable(name, pd.DataFrame({"_file": pd.Series(dtype="str"),
                                                 "_row": pd.Series(dtype="int64")}))
              for name in TABLES_BY_NAME}
     raw = {**empty, **raw}
 
-    stages = _Work(raw["stage_history"], log)
+    stages = _Work(raw["stage_history"], log, skipped)
     stages.require(["deal_id", "crm_stage"])
     stages.timestamp("entered_at", tz)
     stages.unique("source_id")
     _map_stages(stages, config)
 
-    deals = _validate_deals(_Work(raw["deals"], log), config, export_time, stages.df)
+    deals = _validate_deals(_Work(raw["deals"], log, skipped), config, export_time, stages.df)
+    _parse_context(deals, profile, config.numbers)
     known = deals.df.set_index("deal_id")["created_at"]
     rejected_deals = _rejected_deal_details(raw["deals"], log)
 
     _check_children(stages, "entered_at", known, rejected_deals, export_time)
-    activities = _validate_activities(_Work(raw["activities"], log), tz)
+    activities = _validate_activities(_Work(raw["activities"], log, skipped), tz)
     _check_children(activities, "occurred_at", known, rejected_deals, export_time,
                     recorded_col="recorded_at")
-    contacts = _Work(raw["contacts"], log)
+    contacts = _Work(raw["contacts"], log, skipped)
     contacts.require(["deal_id", "contact_id", "role"])
-    contacts.timestamp("added_at", tz)
+    contacts.timestamp("added_at", tz, required=False)
     contacts.unique("source_id")
     if "is_primary" in contacts.df.columns:
         contacts.df["is_primary"] = parse_bools(contacts.text("is_primary"))[0]
     _check_children(contacts, "added_at", known, rejected_deals, export_time)
-    changes = _validate_field_history(_Work(raw["field_history"], log), tz)
+    changes = _validate_field_history(_Work(raw["field_history"], log, skipped), tz,
+                                      config.numbers)
     _check_children(changes, "changed_at", known, rejected_deals, export_time)
 
     works = {"deals": deals, "stage_history": stages, "activities": activities,
              "contacts": contacts, "field_history": changes}
-    histories = DealHistories(**{
-        name: TABLES_BY_NAME[name].conform(_ordered(w.df, name)) for name, w in works.items()
-    }).conformed()
-    rejections = log.frame()
+    histories = DealHistories(**{name: _missing_text(_ordered(w.df, name))
+                                 for name, w in works.items()}, profile=profile).conformed()
+    rejections, skips = log.frame(), skipped.frame()
     counts = count_rows({n: raw[n].frame for n in works}, {n: w.df for n, w in works.items()},
-                        rejections)
-    return IngestResult(histories, rejections, counts, export_time)
+                        rejections, skips)
+    return IngestResult(histories, rejections, counts, export_time, skipped=skips)
 
 
 def _map_stages(stages: _Work, config: JourneyConfig) -> None:
@@ -160,14 +204,12 @@ def _map_stages(stages: _Work, config: JourneyConfig) -> None:
 def _validate_deals(deals: _Work, config: JourneyConfig, export_time: pd.Timestamp,
                     stages: pd.DataFrame) -> _Work:
     tz = config.timestamps.naive_timezone
-    deals.require(["deal_id", "account_id", "owner_id", "amount"])
+    deals.require(["deal_id", "owner_id"])
     deals.timestamp("created_at", tz)
-    amounts, bad = parse_amounts(deals.text("amount"))
-    deals.reject(bad, "amount", "bad_amount", detail="amount is negative or not a number")
-    deals.df["amount"] = amounts.reindex(deals.df.index)
+    _parse_deal_amounts(deals, config.numbers)
     deals.unique("deal_id")
     deals.not_after("created_at", export_time)
-    deals.timestamp("expected_close_date", tz, required=False)
+    deals.timestamp("expected_close_date", tz, required=False, event=False)
     deals.timestamp("closed_at", tz, required=False)
     deals.not_after("closed_at", export_time)
     early = deals.df["closed_at"].notna() & (deals.df["closed_at"] < deals.df["created_at"])
@@ -175,6 +217,43 @@ def _validate_deals(deals: _Work, config: JourneyConfig, export_time: pd.Timesta
     _decide_outcomes(deals, config)
     _fill_close_times(deals, stages, export_time)
     return deals
+
+
+def _parse_deal_amounts(deals: _Work, numbers: NumberFormat) -> None:
+    """Amounts as numbers (empty stays missing).
+
+    A currency named in the amount fills a missing currency and must agree with a given one.
+    """
+    text = deals.text("amount")
+    amounts, bad = parse_amounts(text, numbers)
+    deals.reject(bad, "amount", "bad_amount", detail=_amount_detail(numbers))
+    named = amount_currencies(deals.text("amount"), numbers)
+    given = deals.text("currency").str.strip().str.upper()
+    clash = named.notna() & ~blank(given) & (named != given)
+    deals.reject(clash, "amount", "bad_amount",
+                 detail="the amount names " + named.astype("str") + " but the currency is "
+                 + given)
+    idx = deals.df.index
+    deals.df["amount"] = amounts.reindex(idx)
+    deals.df["currency"] = given[idx].where(~blank(given[idx]), named[idx])
+
+
+def _amount_detail(numbers: NumberFormat) -> str:
+    return (f"amount is negative or not a number written with decimal {numbers.decimal!r} and "
+            f"thousands {numbers.thousands!r} (journey config `numbers`)")
+
+
+def _parse_context(deals: _Work, profile: PipelineProfile, numbers: NumberFormat) -> None:
+    """The profile's context fields: numbers parsed (a bad one is rejected), categories text."""
+    for ctx in profile.context:
+        if ctx.kind != "number":
+            continue
+        text = deals.text(ctx.name)
+        values, bad = parse_amounts(text.str.lstrip("-"), numbers)
+        negative = text.str.strip().str.startswith("-")
+        deals.reject(bad, ctx.name, "bad_value",
+                     detail=f"context field {ctx.name} must be a number")
+        deals.df[ctx.name] = values.where(~negative, -values).reindex(deals.df.index)
 
 
 def _decide_outcomes(deals: _Work, config: JourneyConfig) -> None:
@@ -229,7 +308,11 @@ def _fill_close_times(deals: _Work, stages: pd.DataFrame, export_time: pd.Timest
     closed = df["outcome"].notna()
     fill = closed & df["closed_at"].isna()
     guess = _lookup(df["deal_id"], entered, df["closed_at"].dtype)
-    guess = guess.fillna(df["expected_close_date"])
+    # a close date alone says the deal closed some time that day: known once the day is over
+    raw_date = deals.raw.text("expected_close_date").reindex(df.index).str.strip()
+    day_end = df["expected_close_date"] + pd.Timedelta(days=1) - pd.Timedelta(milliseconds=1)
+    guess = guess.fillna(day_end.where(raw_date.str.fullmatch(r"\d{4}-\d{2}-\d{2}"),
+                                       df["expected_close_date"]))
     guess = guess.clip(lower=df["created_at"], upper=export_time)
     df.loc[fill, "closed_at"] = guess[fill]
     deals.reject(closed & df["closed_at"].isna(), "closed_at", "closed_without_outcome",
@@ -257,7 +340,8 @@ def _check_children(work: _Work, time_col: str, known: pd.Series, rejected: pd.S
     """
     ids = work.text("deal_id")
     unknown = ~ids.isin(known.index)
-    detail = _lookup(ids, rejected, "str").fillna("no deal with this id")
+    detail = _lookup(ids, rejected, "str").fillna("no deal with this id" + _length_hint(
+        ids, known.index))
     work.reject(unknown, "deal_id", "unknown_deal", detail=detail)
     created = _lookup(work.df["deal_id"], known, known.dtype)
     work.reject(work.df[time_col] < created, time_col, "before_deal_created",
@@ -270,6 +354,17 @@ def _check_children(work: _Work, time_col: str, known: pd.Series, rejected: pd.S
     late = recorded.reindex(work.df.index).isna() & (work.df[time_col] > export_time)
     work.reject(late, time_col, "after_export_time",
                 detail=f"later than the export time {export_time.isoformat()}")
+
+
+def _length_hint(ids: pd.Series, known: pd.Index) -> pd.Series | str:
+    """" (the deals have 18-character ids, this one has 15)" where an id's length is unusual."""
+    if not len(known) or not len(ids):
+        return ""
+    usual = int(pd.Series(known.astype("str")).str.len().mode().iloc[0])
+    length = ids.str.len()
+    return pd.Series(
+        [f" (the deals have {usual}-character ids, this one has {n})" if n != usual else ""
+         for n in length.to_numpy()], index=ids.index, dtype="str")
 
 
 def _validate_activities(acts: _Work, tz: str | None) -> _Work:
@@ -285,23 +380,22 @@ def _validate_activities(acts: _Work, tz: str | None) -> _Work:
     return acts
 
 
-def _validate_field_history(changes: _Work, tz: str | None) -> _Work:
+def _validate_field_history(changes: _Work, tz: str | None, numbers: NumberFormat) -> _Work:
+    field = changes.text("field")
+    shown = changes.text("field_raw").where(~blank(changes.text("field_raw")), field)
+    changes.skip(~field.isin(TRACKED_FIELDS), "field", "untracked_field",
+                 detail="dealrisk reads the close date and amount history only", values=shown)
     changes.require(["change_id", "deal_id"])
     changes.timestamp("changed_at", tz)
     changes.unique("change_id")
-    field = changes.text("field")
-    shown = changes.text("field_raw").where(~blank(changes.text("field_raw")), field)
-    changes.reject(~field.isin(TRACKED_FIELDS), "field", "untracked_field",
-                   detail="only close date and amount changes are tracked", values=shown)
     is_date = changes.text("field") == "close_date"
     for side in ("old", "new"):
         text = changes.text(f"{side}_value")
         dates, problem = parse_timestamps(text.where(is_date, ""), tz)
         for reason in problem.dropna().unique():
             changes.reject(problem == reason, f"{side}_value", str(reason))
-        amounts, bad = parse_amounts(text.where(~is_date, ""))
-        changes.reject(bad, f"{side}_value", "bad_amount",
-                       detail="amount is negative or not a number")
+        amounts, bad = parse_amounts(text.where(~is_date, ""), numbers)
+        changes.reject(bad, f"{side}_value", "bad_amount", detail=_amount_detail(numbers))
         idx = changes.df.index
         changes.df[f"{side}_close_date"] = dates[idx]
         changes.df[f"{side}_amount"] = amounts[idx]
@@ -318,6 +412,17 @@ def _lookup(keys: pd.Series, table: pd.Series, dtype: object) -> pd.Series:
     values = table.reindex(keys.to_numpy())
     # .array keeps the time zone (to_numpy() of an all-NaT tz-aware column loses it)
     return pd.Series(values.array, index=keys.index).astype(dtype)
+
+
+def _missing_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """Empty or whitespace-only text is missing (NaN) in every text column."""
+    out = frame.copy()
+    for column in out.columns:
+        if column.startswith("_") or not pd.api.types.is_string_dtype(out[column]):
+            continue
+        values = out[column]
+        out[column] = values.where(~blank(values))
+    return out
 
 
 def _ordered(frame: pd.DataFrame, table: str) -> pd.DataFrame:

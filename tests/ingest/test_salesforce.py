@@ -25,8 +25,13 @@ def test_every_row_accepted_and_accounted(result):
     assert result.rejections.empty
     assert result.balanced
     assert result.histories.row_counts() == {
-        "deals": 4, "stage_history": 8, "activities": 7, "contacts": 3, "field_history": 2}
+        "deals": 4, "stage_history": 8, "activities": 8, "contacts": 3, "field_history": 2}
     assert result.export_time == ts("2024-06-01T00:00:00Z")
+    # email messages: two gave their task its direction, one is an email of its own, one is
+    # about an account (not a deal)
+    assert result.skipped[["file", "row", "reason"]].values.tolist() == [
+        ["EmailMessage.csv", 1, "merged"], ["EmailMessage.csv", 2, "merged"],
+        ["EmailMessage.csv", 4, "not_linked"]]
 
 
 def test_deals_outcomes_and_close_times(result):
@@ -42,9 +47,9 @@ def test_deals_outcomes_and_close_times(result):
     assert deals.loc["006C", "close_reason"] == "Went dark"
     # +01:00 offset converted to UTC
     assert deals.loc["006C", "created_at"] == ts("2024-02-15T09:00:00Z")
-    # no history row: close time falls back to the CloseDate (00:00 UTC)
+    # no history row: close time falls back to the CloseDate, known at the end of that day
     assert deals.loc["006D", "outcome"] == "lost"
-    assert deals.loc["006D", "closed_at"] == ts("2024-04-01T00:00:00Z")
+    assert deals.loc["006D", "closed_at"] == ts("2024-04-01T23:59:59.999Z")
     assert deals.loc["006A", "amount"] == 12000.0
     assert deals.loc["006A", "segment"] == "SMB"
     assert deals.loc["006A", "expected_close_date"] == ts("2024-06-30T00:00:00Z")
@@ -63,11 +68,13 @@ def test_stage_history_maps_to_buyer_steps(result):
 def test_activities_type_direction_action(result):
     acts = result.histories.activities.set_index("activity_id")
     expected = {
+        # "Email: ..." both ways: the direction is EmailMessage.Incoming
         "00TA1": ("email", "seller", None),
         "00TA2": ("email", "buyer", None),
+        "02sA3": ("email", "buyer", None),
         "00TA3": ("call", "seller", "confirm_problem"),
         "00TA4": ("call", "buyer", None),
-        "00UA1": ("meeting", "buyer", None),
+        "00UA1": ("meeting", "buyer", None),  # subject fallback: requested by customer
         "00TB1": ("proposal", "seller", None),
         "00UB1": ("demo", "seller", "run_evaluation"),
     }

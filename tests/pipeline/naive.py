@@ -138,7 +138,10 @@ def naive_row(h, deal_id: str, a: pd.Timestamp) -> dict[str, float | str]:
     out["planned_cycle_days"] = _days(first_close - created) if pd.notna(first_close) else NAN
     amount = fh[fh.field == "amount"]
     amount_known = amount[amount.changed_at <= a]
-    out["amount_changes"] = float(len(amount_known))
+    # a recorded value equal to the one before (a starting value) is not a change
+    out["amount_changes"] = float(sum(1 for o, n in zip(amount_known.old_amount,
+                                                        amount_known.new_amount, strict=True)
+                                      if not o == n))
     amount_at = _value_at(amount_known, amount, "old_amount", "new_amount", d["amount"])
     first = amount["old_amount"].iloc[0] if len(amount) else d["amount"]
     out["amount_vs_initial"] = amount_at / first if pd.notna(first) and first > 0 else NAN

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from features.journey import JourneyConfig
 from training.simulator import SimulatedPipeline
 
 COLUMNS = {
@@ -115,7 +116,7 @@ def test_activities_and_committees(pipe: SimulatedPipeline) -> None:
     per_deal = pd.concat([t["Task"]["WhatId"], t["Event"]["WhatId"]]).value_counts()
     per_deal = per_deal.reindex(t["Opportunity"]["Id"], fill_value=0)
     assert 10 <= per_deal.median() <= 80
-    buyer = (t["Task"]["Subject"].str.startswith("Email received: ").sum()
+    buyer = ((t["EmailMessage"]["Incoming"] == "true").sum()
              + (t["Task"]["CallType"] == "Inbound").sum()
              + t["Event"]["Subject"].str.startswith("Meeting requested by customer: ").sum())
     share = buyer / (len(t["Task"]) + len(t["Event"]))
@@ -129,9 +130,15 @@ def test_activities_and_committees(pipe: SimulatedPipeline) -> None:
 
 
 def test_activity_conventions(pipe: SimulatedPipeline) -> None:
-    tk, ev = pipe.tables["Task"], pipe.tables["Event"]
-    ok_task = (tk["Subject"].str.match(r"^(Email received: |Email sent: |Call: |Proposal sent: )"))
+    """What Salesforce writes: ``Email: `` tasks in both directions, the direction in the email
+    message's ``Incoming`` flag and in ``CallType``, actions in plain words (no tags)."""
+    tk, ev, em = pipe.tables["Task"], pipe.tables["Event"], pipe.tables["EmailMessage"]
+    ok_task = (tk["Subject"].str.match(r"^(Email: |Call: |Proposal sent: )"))
     assert ok_task.all()
+    emails = tk["TaskSubtype"] == "Email"
+    assert tk.loc[emails, "Subject"].str.startswith("Email: ").all()
+    assert sorted(em["ActivityId"]) == sorted(tk.loc[emails, "Id"])
+    assert em["Incoming"].isin(["true", "false"]).all() and (em["Incoming"] == "true").any()
     calls = tk["TaskSubtype"] == "Call"
     assert tk.loc[calls, "Subject"].str.startswith("Call: ").all()
     assert tk.loc[calls, "CallType"].isin(["Inbound", "Outbound"]).all()
@@ -140,13 +147,16 @@ def test_activity_conventions(pipe: SimulatedPipeline) -> None:
     assert (tk.loc[prop, "TaskSubtype"] == "Task").all() and (tk.loc[prop, "Type"] == "Other").all()
     assert ev["Subject"].str.match(r"^(Meeting requested by customer: |Meeting: |Demo: )").all()
     assert ev["Type"].isin(["Meeting", "Demo", "Presentation"]).all()
-    tags = pd.concat([tk["Subject"], ev["Subject"]]).str.extract(r"\[(\w+)\]$")[0].dropna()
-    assert set(tags) == {"confirm_problem", "reach_economic_buyer", "agree_evaluation_plan",
-                         "confirm_decision_date", "run_evaluation", "share_customer_stories",
-                         "reengage_dark_buyer"}
-    # buyer-initiated activities never carry an action tag
-    buyer = tk["Subject"].str.startswith("Email received: ") | (tk["CallType"] == "Inbound")
-    assert not tk.loc[buyer, "Subject"].str.contains(r"\[").any()
+    subjects = pd.concat([tk["Subject"], ev["Subject"]])
+    assert not subjects.str.contains(r"\[").any()  # no simulator-only tags
+    # the default journey config recognises every action from its plain words, and only those
+    config = JourneyConfig.default()
+    actions = subjects.drop_duplicates().map(lambda t: config.classify_subject(t)["action"])
+    assert set(actions.dropna()) == set(config.activities.actions)
+    incoming = set(em.loc[em["Incoming"] == "true", "ActivityId"])
+    buyer = tk["Id"].isin(incoming) | (tk["CallType"] == "Inbound")
+    assert tk.loc[buyer, "Subject"].map(lambda t: config.classify_subject(t)["action"]
+                                         ).isna().all()
 
 
 def test_history_consistent_with_opportunity(pipe: SimulatedPipeline) -> None:

@@ -1,10 +1,11 @@
 """Turn emitted activities into Salesforce Task and Event rows (subjects, contacts, times).
 
-Subjects follow the reader's conventions: buyer-initiated emails start ``Email received: ``,
-seller emails ``Email sent: ``, calls ``Call: `` with CallType Inbound/Outbound, buyer-
-requested events ``Meeting requested by customer: ``, seller events ``Meeting: `` or
-``Demo: ``, proposals ``Proposal sent: ``; an activity that *is* a recommendable action
-carries its tag in brackets, e.g. ``[agree_evaluation_plan]``.
+Rows look like what Salesforce writes, not like the reader's conventions: an email is a Task
+``Email: <subject>`` in both directions, with an ``EmailMessage`` whose ``Incoming`` flag says
+who sent it; calls are ``Call: `` with CallType Inbound/Outbound; meetings the buyer booked
+are events ``Meeting requested by customer: ``, seller events ``Meeting: `` or ``Demo: ``,
+proposals ``Proposal sent: ``.  An activity that *is* a recommendable action says so in plain
+words (``Meeting: agree evaluation plan``), as a seller would write it, never with a tag.
 
 While the buyer is dark nobody meets: the seller's outreach is emails and calls only.
 A committee member joins the deal's contact roles when they first show up in an activity
@@ -33,21 +34,21 @@ CHANNELS: dict[str, tuple[str, str, str, str]] = {
 }
 
 _BUYER = [
-    ("email_in", "Email received: question about pricing", 2),
-    ("email_in", "Email received: re: next steps", 3),
-    ("email_in", "Email received: introducing a colleague", 1),
-    ("email_in", "Email received: requirements attached", 1),
-    ("email_in", "Email received: security questionnaire", 1),
+    ("email_in", "Email: question about pricing", 2),
+    ("email_in", "Email: re: next steps", 3),
+    ("email_in", "Email: introducing a colleague", 1),
+    ("email_in", "Email: requirements attached", 1),
+    ("email_in", "Email: security questionnaire", 1),
     ("call_in", "Call: customer question", 2),
     ("call_in", "Call: returned call", 1),
     ("meeting_buyer", "Meeting requested by customer: team walkthrough", 1),
     ("meeting_buyer", "Meeting requested by customer: next steps", 1),
 ]
 _SELLER = [
-    ("email_out", "Email sent: follow up", 3),
-    ("email_out", "Email sent: recap and next steps", 2),
-    ("email_out", "Email sent: checking in", 3),
-    ("email_out", "Email sent: materials you asked for", 1),
+    ("email_out", "Email: follow up", 3),
+    ("email_out", "Email: recap and next steps", 2),
+    ("email_out", "Email: checking in", 3),
+    ("email_out", "Email: materials you asked for", 1),
     ("call_out", "Call: follow up", 2),
     ("call_out", "Call: check-in", 2),
     ("meeting", "Meeting: discovery", 1),
@@ -59,25 +60,29 @@ _PROPOSAL = [("proposal", "Proposal sent: commercial proposal", 1)]
 _ACTION_TEXT = {
     "confirm_problem": [("call_out", "Call: confirm problem and cost of not deciding"),
                         ("meeting", "Meeting: confirm problem and cost of not deciding")],
-    "reach_economic_buyer": [("email_out", "Email sent: introduction to economic buyer"),
+    "reach_economic_buyer": [("email_out", "Email: introduction to economic buyer"),
                              ("meeting", "Meeting: meet the economic buyer")],
     "agree_evaluation_plan": [("meeting", "Meeting: agree evaluation plan"),
-                              ("email_out", "Email sent: draft evaluation plan")],
+                              ("email_out", "Email: draft evaluation plan")],
     "confirm_decision_date": [("call_out", "Call: confirm decision date"),
-                              ("email_out", "Email sent: confirm decision date")],
+                              ("email_out", "Email: confirm decision date")],
     "run_evaluation": [("demo", "Demo: evaluation with the buying group"),
                        ("meeting", "Meeting: evaluation workshop")],
-    "share_customer_stories": [("email_out", "Email sent: how similar customers decided"),
+    "share_customer_stories": [("email_out", "Email: how similar customers decided"),
                                ("meeting", "Meeting: reference call with a customer")],
-    "reengage_dark_buyer": [("email_out", "Email sent: are you still looking at this"),
+    "reengage_dark_buyer": [("email_out", "Email: are you still looking at this"),
                             ("call_out", "Call: re-engage")],
 }
 _GROUPS: list[list[tuple[str, str, int]]] = [_BUYER, _SELLER, _PROPOSAL] + [
-    [(ch, f"{text} [{a}]", 1) for ch, text in _ACTION_TEXT[a]] for a in ACTIONS
+    [(ch, text, 1) for ch, text in _ACTION_TEXT[a]] for a in ACTIONS
 ]
 
 SUBJECTS: list[str] = [s for g in _GROUPS for _, s, _ in g]
 SUBJECT_CHANNEL: list[str] = [c for g in _GROUPS for c, _, _ in g]
+#: Subjects whose Task is an email (an EmailMessage row goes with it), and of those the ones the
+#: buyer sent.
+IS_EMAIL = np.array([c in ("email_in", "email_out") for c in SUBJECT_CHANNEL])
+IS_INCOMING = np.array([c == "email_in" for c in SUBJECT_CHANNEL])
 _OFFSETS = np.cumsum([0] + [len(g) for g in _GROUPS])
 
 

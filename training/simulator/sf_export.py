@@ -1,9 +1,11 @@
 """Salesforce-style export tables (all columns text) for one simulated chunk of deals.
 
-Tables and columns are a contract with the Salesforce reader in ``features/ingest``:
-Opportunity, OpportunityHistory, OpportunityFieldHistory, Task, Event,
-OpportunityContactRole. Running row counters (``IdCounters``) make ids unique across
-chunks and, because rows are emitted in deal order, independent of the chunk size.
+Tables and columns are what a Salesforce export holds: Opportunity, OpportunityHistory,
+OpportunityFieldHistory, Task, Event, OpportunityContactRole, EmailMessage (one per email
+Task, ``Incoming`` saying who sent it) and, once per export, CurrencyType (a multi-currency
+org: amounts are in each deal's currency, ``ConversionRate`` units per US dollar, the corporate
+currency).  Running row counters (``IdCounters``) make ids unique across chunks and, because
+rows are emitted in deal order, independent of the chunk size.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import pyarrow.compute as pc
 from training.simulator import formatting as fmt
 from training.simulator.activities import (
     CHANNELS,
+    IS_EMAIL,
+    IS_INCOMING,
     SUBJECT_CHANNEL,
     SUBJECTS,
     activity_rows,
@@ -46,8 +50,11 @@ TABLES: tuple[str, ...] = (
     "Task",
     "Event",
     "OpportunityContactRole",
+    "EmailMessage",
 )
 CURRENCIES: tuple[str, ...] = ("USD", "EUR", "GBP")
+#: Units of each currency per US dollar (the corporate currency), as CurrencyType says.
+CONVERSION_RATES: tuple[float, ...] = (1.0, 0.92, 0.79)
 _TASK_SUBTYPE = [CHANNELS[c][1] for c in SUBJECT_CHANNEL]
 _TASK_TYPE = [CHANNELS[c][2] for c in SUBJECT_CHANNEL]
 _CALL_TYPE = [CHANNELS[c][3] for c in SUBJECT_CHANNEL]
@@ -62,6 +69,35 @@ class IdCounters:
     field: int = 0
     task: int = 0
     event: int = 0
+    email: int = 0
+
+
+def currency_type_table() -> pa.Table:
+    """The export's CurrencyType object: each currency's rate to the corporate US dollar.
+
+    Example:
+        >>> currency_type_table().column("IsoCode").to_pylist()
+        ['USD', 'EUR', 'GBP']
+    """
+    return pa.table({
+        "Id": [f"01L00000000000{i}" for i in range(len(CURRENCIES))],
+        "IsoCode": list(CURRENCIES),
+        "ConversionRate": [f"{r:.6f}" for r in CONVERSION_RATES],
+        "DecimalPlaces": ["2"] * len(CURRENCIES),
+        "IsActive": ["true"] * len(CURRENCIES),
+        "IsCorporate": ["true" if c == "USD" else "false" for c in CURRENCIES],
+    })
+
+
+def local_cents(usd_cents: np.ndarray, currency: np.ndarray) -> np.ndarray:
+    """Amounts in the deal's own currency (whole cents) from US-dollar cents.
+
+    Example:
+        >>> local_cents(np.array([10000, 10000]), np.array([0, 1])).tolist()
+        [10000, 9200]
+    """
+    rate = np.asarray(CONVERSION_RATES)[np.asarray(currency, np.int64)]
+    return np.rint(np.asarray(usd_cents) * rate).astype(np.int64)
 
 
 def opportunity_ids(index: np.ndarray) -> pa.Array:
@@ -105,7 +141,7 @@ def build_tables(params: SimParams, j: Journeys, counters: IdCounters) -> dict[s
         "AccountId": fmt.ids("001", d.account + 1),
         "OwnerId": fmt.ids("005", d.owner + 1),
         "StageName": fmt.pick(STAGE_NAMES, stage_code),
-        "Amount": fmt.money(j.amount_cents),
+        "Amount": fmt.money(local_cents(j.amount_cents, d.currency)),
         "CurrencyIsoCode": fmt.pick(CURRENCIES, d.currency),
         "CloseDate": fmt.dates(d.created_day + j.close_offset),
         "CreatedDate": fmt.datetimes(d.created_ts),
@@ -125,7 +161,7 @@ def build_tables(params: SimParams, j: Journeys, counters: IdCounters) -> dict[s
         "Id": fmt.ids("008", counters.history + 1 + np.arange(n_h)),
         "OpportunityId": pc.take(opp, pa.array(sg["row"])),
         "StageName": fmt.pick(STAGE_NAMES, sg["stage"]),
-        "Amount": fmt.money(sg["amount"]),
+        "Amount": fmt.money(local_cents(sg["amount"], d.currency[sg["row"]])),
         "CloseDate": fmt.dates(d.created_day[sg["row"]] + sg["close_offset"]),
         "Probability": fmt.integers(np.asarray(STAGE_PROBABILITY)[sg["stage"]]),
         "CreatedDate": fmt.datetimes(sg["ts"]),
@@ -137,9 +173,11 @@ def build_tables(params: SimParams, j: Journeys, counters: IdCounters) -> dict[s
     is_close = fh["field"] == FIELD_CLOSE_DATE
     base_day = d.created_day[fh["row"]]
 
+    currency = d.currency[fh["row"]]
+
     def value(v: np.ndarray) -> pa.Array:
         return pc.if_else(pa.array(is_close), fmt.dates(base_day + np.where(is_close, v, 0)),
-                          fmt.money(np.where(is_close, 0, v)))
+                          fmt.money(local_cents(np.where(is_close, 0, v), currency)))
 
     out["OpportunityFieldHistory"] = pa.table({
         "Id": fmt.ids("017", counters.field + 1 + np.arange(n_f)),
@@ -175,6 +213,21 @@ def build_tables(params: SimParams, j: Journeys, counters: IdCounters) -> dict[s
         "CompletedDateTime": fmt.datetimes(done),
         "CreatedDate": fmt.datetimes(acts["created_ts"][tk]),
     })
+    email = IS_EMAIL[subj_t]
+    n_m = int(email.sum())
+    mmask = pa.array(email)
+    task_ids = out["Task"].column("Id").filter(mmask)
+    out["EmailMessage"] = pa.table({
+        "Id": fmt.ids("02s", counters.email + 1 + np.arange(n_m)),
+        "ActivityId": task_ids,
+        "RelatedToId": out["Task"].column("WhatId").filter(mmask),
+        "Subject": pc.utf8_replace_slice(out["Task"].column("Subject").filter(mmask), 0,
+                                         len("Email: "), ""),
+        "Incoming": fmt.booleans(IS_INCOMING[subj_t][email]),
+        "MessageDate": fmt.datetimes(done[email]),
+        "Status": fmt.pick(["3"], np.zeros(n_m, np.int64)),
+    })
+    counters.email += n_m
     counters.task += n_t
     subj_e = acts["subject"][ev]
     start = acts["start_ts"][ev]

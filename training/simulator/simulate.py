@@ -17,7 +17,7 @@ from training.simulator.journey import Journeys, simulate_journeys
 from training.simulator.latent import draw_deals
 from training.simulator.metrics import SnapshotCollector
 from training.simulator.params import SimParams
-from training.simulator.sf_export import TABLES, IdCounters, build_tables
+from training.simulator.sf_export import TABLES, IdCounters, build_tables, currency_type_table
 from training.simulator.truth import (
     EffectAccumulator,
     StateTables,
@@ -136,7 +136,8 @@ def simulate_to_dir(
 ) -> SimulationSummary:
     """Simulate ``n_deals`` deals and write a Salesforce-style export plus ground truth.
 
-    Files: ``out_dir/<Table>.<fmt>`` for each table in :data:`TABLES`, ``export.json``,
+    Files: ``out_dir/<Table>.<fmt>`` for each table in :data:`TABLES` and ``CurrencyType``,
+    ``export.json``,
     and ``out_dir/truth/`` with ``deals.parquet``, ``daily.parquet``,
     ``action_effects.parquet`` and ``params.json``. Deals are simulated and appended in
     chunks, so memory stays bounded; output bytes do not depend on ``chunk_size``.
@@ -175,6 +176,9 @@ def simulate_to_dir(
             progress(done)
     for name, f in files.items():
         f.close(schemas.get(name))
+    rates = TableFile(out_dir / f"CurrencyType.{fmt}", fmt)
+    rates.write(currency_type_table())
+    rates.close()
     for name, f in truth_files.items():
         f.close(schemas.get("truth/" + name))
     tally.effects.frame().to_parquet(truth_dir / "action_effects.parquet", index=False)
@@ -217,8 +221,8 @@ def simulate_frames(
 
     Example:
         >>> p = simulate_frames(100, seed=1)
-        >>> sorted(p.tables)[:2]
-        ['Event', 'Opportunity']
+        >>> sorted(p.tables)[:3]
+        ['CurrencyType', 'EmailMessage', 'Event']
     """
     t0 = time.perf_counter()
     base = params or SimParams()
@@ -232,6 +236,7 @@ def simulate_frames(
             parts.setdefault(name, []).append(table)
     frames = {name: pa.concat_tables(p).to_pandas() for name, p in parts.items()}
     tables = {t: frames[t] for t in TABLES}
+    tables["CurrencyType"] = currency_type_table().to_pandas()
     truth = {t: frames["truth/" + t] for t in TRUTH_TABLES}
     truth["action_effects"] = tally.effects.frame()
     rows = {name: len(f) for name, f in frames.items()}

@@ -1,0 +1,56 @@
+"""The documented chain through the installed binary: simulate, ingest, features, train, rank.
+
+Protects: `dealrisk train` with its documented options trains and registers a version (it used
+to crash on every call: TypeError on TrainConfig's ``horizon``) and the options reach the
+logged run; `dealrisk rank` ranks every open deal; a rank with no open deal exits 1 with why.
+
+The chain is one test so that it runs once however pytest-xdist spreads the tests (~30 s).
+"""
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from dealrisk_cli import assert_ok, assert_refused, flat, run, tracking_env
+
+
+def test_help_lists_every_documented_command():
+    stdout = assert_ok(run("--help"))
+    for command in ("simulate", "ingest", "features", "train", "rank", "demo"):
+        assert command in stdout
+
+
+@pytest.mark.slow
+def test_simulate_ingest_features_train_rank(tmp_path: Path):
+    import mlflow
+
+    env = tracking_env(tmp_path)
+    export, canonical, report = tmp_path / "export", tmp_path / "canonical", tmp_path / "report"
+    assert_ok(run("simulate", "--deals", "400", "--seed", "3", "--out", export))
+    assert_ok(run("ingest", export, "--out", canonical))
+
+    stdout = assert_ok(run("features", canonical, "--out", tmp_path / "features.parquet"))
+    rows = pd.read_parquet(tmp_path / "features.parquet")
+    assert len(rows) > 400 and f"{len(rows):,} feature rows" in stdout
+
+    stdout = assert_ok(run("train", canonical, "--horizon", "21", "--n-estimators", "50",
+                           "--run-name", "cli-test", env=env))
+    assert "registered dealrisk version 1 as champion" in stdout
+    client = mlflow.MlflowClient(tracking_uri=env["MLFLOW_TRACKING_URI"])
+    version = client.get_model_version_by_alias("dealrisk", "champion")
+    params = client.get_run(version.run_id).data.params
+    assert str(version.version) == "1"
+    assert (params["horizon_days"], params["n_estimators"]) == ("21", "50")
+
+    stdout = assert_ok(run("rank", canonical, "--out", report, env=env))
+    ranking = pd.read_csv(report / "ranking.csv")
+    open_deals = int(pd.read_parquet(canonical / "deals.parquet").outcome.isna().sum())
+    assert open_deals > 0 and len(ranking) == open_deals
+    assert ranking.revenue_at_risk.is_monotonic_decreasing
+    assert f"csv: {report / 'ranking.csv'}" in flat(stdout)
+
+    proc = run("rank", canonical, "--as-of", "2000-01-01T00:00:00Z", "--out", tmp_path / "empty",
+               env=env)
+    assert_refused(proc, 1, "nothing usable: no deal was open at --as-of 2000-01-01T00:00:00Z",
+                   f"400 deals in {canonical}")
+    assert len(pd.read_csv(tmp_path / "empty" / "ranking.csv")) == 0

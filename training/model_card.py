@@ -1,0 +1,71 @@
+"""The model card: what a trained model learned from, what it leaves out and how well it does.
+
+Logged with every training run (``model_card.md``) and set as the registered version's
+description, so whoever serves or reviews a model reads, in plain words, which features the
+pipeline's export could not give point-in-time and were left out, the pipeline's own context
+fields, the held-out figures beside the baselines, and the warnings.
+
+Example:
+    >>> from features.profile import PipelineProfile
+    >>> text = left_out_section(PipelineProfile(tracked_fields=()))
+    >>> "days_to_close_date" in text and "no close-date history" in text
+    True
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from features.profile import PipelineProfile
+
+if TYPE_CHECKING:
+    from training.pipeline import TrainResult
+
+
+def left_out_section(profile: PipelineProfile) -> str:
+    """Markdown: the features left out for this pipeline, grouped by reason."""
+    left_out = profile.left_out()
+    if not left_out:
+        return "Every feature is available: the export records every history dealrisk reads.\n"
+    by_reason: dict[str, list[str]] = {}
+    for name, why in left_out.items():
+        by_reason.setdefault(why, []).append(name)
+    lines = [f"{len(left_out)} features are left out (empty in training and at scoring), "
+             "because the export cannot give their value at an earlier time:", ""]
+    for why, names in by_reason.items():
+        lines.append(f"- {why[:1].upper() + why[1:]}: {', '.join(f'`{n}`' for n in names)}.")
+    return "\n".join(lines) + "\n"
+
+
+def model_card(result: TrainResult) -> str:
+    """The whole card of a training run, as Markdown."""
+    profile = result.model.profile
+    m = result.metrics
+    lines = [f"# dealrisk model — pipeline `{profile.name or 'unnamed'}`", "",
+             f"Source: {profile.source or 'unknown'}; deals: {result.data.get('n_deals')}; "
+             f"data up to {result.data.get('known_until')}; amounts in "
+             f"{profile.reporting_currency or 'the currencies as exported'}.", "",
+             "## What the export records", "",
+             f"- Close-date / amount history: {', '.join(profile.tracked_fields) or 'none'}",
+             f"- Stage entries: {profile.stage_entries}",
+             f"- Activities: {'yes' if profile.has_activities else 'none'}; contact roles: "
+             f"{'yes' if profile.has_contacts else 'none'} (joining time "
+             f"{profile.contact_join_times.replace('_', ' ')})", "",
+             "## Features left out", "", left_out_section(profile)]
+    if profile.context:
+        lines += ["## The pipeline's own context fields", ""]
+        lines += [f"- `{c.name}` ({c.kind}): {c.meaning or c.label}" for c in profile.context]
+        lines.append("")
+    lines += ["## Held-out figures (test window)", "",
+              "| target | model ROC AUC | rule | logistic regression | model ECE |",
+              "|---|---|---|---|---|"]
+    for target in result.model.targets:
+        cells = [m.get(f"{who}.{target}.{k}") for who, k in (
+            ("test", "roc_auc"), ("baseline_rule", "roc_auc"), ("baseline_logreg", "roc_auc"),
+            ("test", "ece"))]
+        lines.append(f"| {target} | " + " | ".join(
+            "n/a" if v is None or v != v else f"{v:.3f}" for v in cells) + " |")
+    lines.append("")
+    if result.warnings:
+        lines += ["## Warnings", "", *(f"- {w}" for w in result.warnings), ""]
+    return "\n".join(lines)
