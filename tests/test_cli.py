@@ -1,10 +1,9 @@
-"""The command line in process: the demo end to end, and the ``run_*`` functions a notebook
-calls, which raise (``CliError``, ``NothingUsable``) instead of exiting.
+"""The command line in process: the ``run_*`` functions a notebook calls, which raise
+(``CliError``, ``NothingUsable``) instead of exiting.
 
 The commands as a user types them (the installed binary in a subprocess) are in ``tests/cli/``.
 """
 
-import json
 import shutil
 from pathlib import Path
 
@@ -15,22 +14,6 @@ from typer.testing import CliRunner
 from training.cli import CliError, NothingUsable, app, run_features, run_ingest
 
 runner = CliRunner()
-
-
-def test_demo_runs_end_to_end(tmp_path: Path, monkeypatch):
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlruns/mlflow.db")
-    result = runner.invoke(app, ["demo", "--out", str(tmp_path), "--deals", "400", "--seed", "3"])
-    assert result.exit_code == 0, result.output
-    report = json.loads((tmp_path / "canonical" / "ingest_report.json").read_text())
-    assert report["balanced"] and report["rejected_by_reason"] == {}
-    assert report["canonical_rows"]["deals"] == 400
-    rows = pd.read_parquet(tmp_path / "features.parquet")
-    assert len(rows) > 400 and {"deal_id", "as_of", "days_in_step"} <= set(rows.columns)
-    assert "registered dealrisk version 1 as champion" in " ".join(result.output.split())
-    ranking = pd.read_csv(tmp_path / "report" / "ranking.csv")
-    open_deals = pd.read_parquet(tmp_path / "canonical" / "deals.parquet").outcome.isna().sum()
-    assert len(ranking) == open_deals and ranking.revenue_at_risk.is_monotonic_decreasing
-    assert (tmp_path / "report" / "ranking.html").stat().st_size > 10_000
 
 
 def test_features_at_a_time_scores_open_deals(tmp_path: Path, fixtures: Path):

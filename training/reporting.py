@@ -35,6 +35,7 @@ from rich.table import Table
 
 if TYPE_CHECKING:
     from features.ingest import IngestResult
+    from features.profile import PipelineProfile
     from training.pipeline import TrainResult
     from training.tracking import TrackedRun
 

@@ -136,6 +136,13 @@ def deal_rate_factors(deals: pd.DataFrame, rates: pd.DataFrame | None, reporting
         return None, ["conversion rates were given but no reporting currency (--currency, or "
                       "CurrencyType's IsCorporate): amounts are compared as exported"]
     rates = rates.reindex(columns=RATE_COLUMNS)
+    own = rates.loc[(rates["currency"] == reporting) & rates["start"].isna(), "rate"]
+    if len(own) and not np.isclose(own, 1.0).all():
+        unit = rates.loc[np.isclose(rates["rate"], 1.0) & rates["start"].isna(), "currency"]
+        base = f" (they are relative to {', '.join(unit)})" if len(unit) else ""
+        raise SourceError(f"the conversion rates give {reporting} a rate of "
+                          f"{float(own.iloc[0]):g}, not 1: they are not relative to the "
+                          f"reporting currency {reporting}{base}")
     factor = np.full(len(deals), np.nan)
     code = currency.to_numpy(dtype=object)
     factor[(code == reporting) | pd.isna(code)] = 1.0

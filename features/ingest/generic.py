@@ -58,8 +58,9 @@ Derived columns (values stay text; :mod:`features.ingest.validate` checks them):
 - contacts: a mapped ``role_raw`` goes through ``config.roles`` (empty → ``other``) unless
   ``role`` is mapped;
 - field history: a mapped ``field_raw`` of ``close_date`` / ``CloseDate`` / ``expected close
-  date`` becomes ``close_date`` and ``amount`` becomes ``amount`` (case, spaces and underscores
-  ignored); other fields are skipped (not an error).
+  (date)`` / ``closing date`` becomes ``close_date`` and ``amount`` / ``value`` / ``deal value``
+  becomes ``amount`` (case, spaces and underscores ignored); other fields are skipped (not an
+  error).
 
 Row accounting: rows are reported under the ``file`` as written in the mapping; when several
 tables read the same file, as ``<file>#<table>``; derived rows as ``<file>#<source column>``;
@@ -96,7 +97,9 @@ from features.profile import ContextField, PipelineProfile
 
 __all__ = ["load_mapping", "read_generic"]
 
-_FIELDS = {"closedate": "close_date", "expectedclosedate": "close_date", "amount": "amount"}
+_FIELDS = {"closedate": "close_date", "expectedclosedate": "close_date",
+           "expectedclose": "close_date", "closingdate": "close_date", "amount": "amount",
+           "value": "amount", "dealvalue": "amount"}
 
 
 def read_generic(mapping_path: Path, config: JourneyConfig | None
@@ -150,14 +153,19 @@ class _Reader:
         self.side: dict[str, tuple[pd.DataFrame, np.ndarray]] = {}
 
     def table(self, name: str) -> RawTable:
-        parts, labels = [], {}
+        parts, labels, by_file = [], {}, {}
         for i, spec in enumerate(self.mapping.specs(name)):
             key = f"tables.{name}" + (f"[{i}]" if len(self.mapping.specs(name)) > 1 else "")
             frame, part_labels = self._part(name, key, spec)
             parts.append(frame)
-            labels.update(part_labels)
+            labels = {**part_labels, **labels}
+            for file in frame["_file"].astype("str").unique():
+                by_file[file] = part_labels
         frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
-        return _DERIVE[name](frame, labels, self.config)
+        raw = _DERIVE[name](frame, labels, self.config)
+        if len(parts) > 1:
+            raw.file_columns = by_file
+        return raw
 
     def side_counts(self) -> list[dict[str, object]]:
         """Accounting of the side tables: joined rows accepted, unreferenced rows skipped."""
@@ -284,7 +292,13 @@ def _iso_times(text: pd.Series, fmt: str | None, zone: str | None) -> pd.Series:
     Times with an offset (``%z``) or a zone come out with their UTC offset; without either they
     stay local (validation then applies ``timestamps.naive_timezone`` or rejects them), and a
     format without a time of day (``%m/%d/%Y``) gives a plain date.  A value that does not match
-    the format is passed on unchanged, so validation reports it as ``bad_timestamp``.
+    the format is passed on with a note saying so, so validation rejects it as ``bad_timestamp``
+    showing the value and the format.
+
+    Example:
+        >>> _iso_times(pd.Series(["2/26/2018 19:58", "2018-02-26"]), "%m/%d/%Y %H:%M",
+        ...            "America/New_York").tolist()
+        ['2018-02-26T19:58:00-0500', "2018-02-26 (does not match the format '%m/%d/%Y %H:%M')"]
     """
     stripped = text.astype("str").str.strip()
     aware = fmt is not None and "%z" in fmt
@@ -292,14 +306,17 @@ def _iso_times(text: pd.Series, fmt: str | None, zone: str | None) -> pd.Series:
                             errors="coerce", utc=aware)
     date_only = fmt is not None and not any(d in fmt for d in _TIME_DIRECTIVES)
     if parsed.dt.tz is None and zone is not None:
-        parsed = parsed.dt.tz_localize(zone, ambiguous="NaT", nonexistent="NaT")
+        parsed = parsed.dt.tz_localize(zone, ambiguous=False, nonexistent="shift_forward")
     if parsed.dt.tz is not None:
         iso = parsed.dt.strftime("%Y-%m-%dT%H:%M:%S%z")
     elif date_only:
         iso = parsed.dt.strftime("%Y-%m-%d")
     else:
         iso = parsed.dt.strftime("%Y-%m-%dT%H:%M:%S")
-    return iso.astype("str").where(parsed.notna(), text.astype("str"))
+    failed = parsed.isna() & ~blank(stripped)
+    note = f" (does not match the format {fmt!r})" if fmt else ""
+    return iso.astype("str").where(parsed.notna(), text.astype("str").where(
+        ~failed, stripped + note))
 
 
 _TIME_DIRECTIVES = ("%H", "%I", "%M", "%S", "%p", "%f", "%z", "%X", "%c", "%T", "%R")

@@ -4,7 +4,8 @@ Timestamp rule (stated once, applied everywhere):
 - a date-time must be ISO 8601 with its UTC offset (``2024-03-05T14:07:00.000Z``,
   ``2024-03-05 14:07:00+01:00``); it is converted to UTC;
 - a date-time without an offset is rejected as ``timestamp_without_timezone`` unless the journey
-  config names the zone it is in (``timestamps.naive_timezone``);
+  config names the zone it is in (``timestamps.naive_timezone``); a local time the clocks pass
+  twice is the later instant, one they skip is moved past the gap;
 - a date alone (``2024-03-05``) is that UTC calendar day: 00:00 for a date such as an expected
   close date, but the end of the day (23:59:59.999) for the time of an *event* (a deal created,
   closed or entering a stage, an activity, a change): the date says only that it happened some
@@ -35,6 +36,9 @@ from features.journey import NumberFormat
 UTC_DTYPE = "datetime64[us, UTC]"
 _HAS_OFFSET = r"(?:[Zz]|[+-]\d{2}(?::?\d{2})?)$"
 _DATE_ONLY = r"^\d{4}-\d{2}-\d{2}$"
+#: A local time the clocks pass twice (when they go back) is the later of the two instants, so
+#: an event is never placed before it happened; one they skip is moved past the gap.
+_LATER = False
 _TRUE = {"true", "1", "yes", "y", "t"}
 _FALSE = {"false", "0", "no", "n", "f"}
 
@@ -80,7 +84,8 @@ def parse_timestamps(
         else:
             local = pd.to_datetime(text[naive], format="ISO8601", errors="coerce")
             parsed[naive] = (
-                local.dt.tz_localize(naive_timezone, ambiguous="NaT", nonexistent="NaT")
+                local.dt.tz_localize(naive_timezone, ambiguous=_LATER,
+                                     nonexistent="shift_forward")
                 .dt.tz_convert("UTC")
                 .astype(UTC_DTYPE)
             )

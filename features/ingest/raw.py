@@ -79,9 +79,14 @@ class RawTable:
     table: str
     frame: pd.DataFrame
     source_columns: dict[str, str] = field(default_factory=dict)
+    #: Per source file, names that differ from ``source_columns`` (a table read from several
+    #: files with their own columns).
+    file_columns: dict[str, dict[str, str]] = field(default_factory=dict)
 
-    def label(self, column: str) -> str:
+    def label(self, column: str, file: str | None = None) -> str:
         """The source's name for a canonical column (falls back to the canonical name)."""
+        if file is not None and column in self.file_columns.get(file, {}):
+            return self.file_columns[file][column]
         return self.source_columns.get(column, column)
 
     def text(self, column: str) -> pd.Series:

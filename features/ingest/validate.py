@@ -95,8 +95,12 @@ class _Work:
         detail_rows = detail[mask] if isinstance(detail, pd.Series) else detail
         if isinstance(detail_rows, pd.Series) and (detail_rows == "").all():
             detail_rows = None
-        log.add(rows, column=self.raw.label(column), values=shown, reason=reason,
-                detail=detail_rows)
+        files = rows["_file"].astype("str")
+        for file in files.unique() if self.raw.file_columns else [None]:
+            part = files == file if file is not None else slice(None)
+            log.add(rows[part], column=self.raw.label(column, file), values=shown[part],
+                    reason=reason, detail=detail_rows[part] if isinstance(detail_rows, pd.Series)
+                    else detail_rows)
         self.df = self.df[~mask]
 
     def text(self, column: str) -> pd.Series:

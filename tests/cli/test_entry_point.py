@@ -54,3 +54,33 @@ def test_simulate_ingest_features_train_rank(tmp_path: Path):
     assert_refused(proc, 1, "nothing usable: no deal was open at --as-of 2000-01-01T00:00:00Z",
                    f"400 deals in {canonical}")
     assert len(pd.read_csv(tmp_path / "empty" / "ranking.csv")) == 0
+
+
+@pytest.mark.slow
+def test_demo_as_the_makefile_runs_it(tmp_path: Path):
+    """``make demo`` runs ``dealrisk demo --out demo``: simulate, ingest, features, train with the
+    oracle (``--truth``), rank."""
+    import json
+
+    proc = run("demo", "--out", tmp_path, "--deals", "400", "--seed", "3",
+               env=tracking_env(tmp_path))
+    stdout = assert_ok(proc)
+    report = json.loads((tmp_path / "canonical" / "ingest_report.json").read_text())
+    assert report["balanced"] and report["rejected_by_reason"] == {}
+    assert report["canonical_rows"]["deals"] == 400
+    assert set(report["skipped_by_reason"]) == {"merged"}  # email messages: their task's direction
+    assert report["pipeline"]["reporting_currency"] == "USD"
+    rows = pd.read_parquet(tmp_path / "features.parquet")
+    assert len(rows) > 400 and {"deal_id", "as_of", "days_in_step"} <= set(rows.columns)
+    assert "registered dealrisk version 1 as champion" in stdout
+    ranking = pd.read_csv(tmp_path / "report" / "ranking.csv")
+    open_deals = pd.read_parquet(tmp_path / "canonical" / "deals.parquet").outcome.isna().sum()
+    assert len(ranking) == open_deals and ranking.revenue_at_risk.is_monotonic_decreasing
+    assert (tmp_path / "report" / "ranking.html").stat().st_size > 10_000
+
+
+def test_simulate_writes_parquet_too(tmp_path: Path):
+    assert_ok(run("simulate", "--deals", "120", "--format", "parquet", "--out", tmp_path))
+    assert {"Opportunity.parquet", "EmailMessage.parquet", "CurrencyType.parquet"} <= {
+        p.name for p in tmp_path.iterdir()}
+    assert_ok(run("ingest", tmp_path, "--out", tmp_path / "canonical"))

@@ -141,7 +141,7 @@ def naive_row(h, deal_id: str, a: pd.Timestamp) -> dict[str, float | str]:
     # a recorded value equal to the one before (a starting value) is not a change
     out["amount_changes"] = float(sum(1 for o, n in zip(amount_known.old_amount,
                                                         amount_known.new_amount, strict=True)
-                                      if not o == n))
+                                      if o != n))
     amount_at = _value_at(amount_known, amount, "old_amount", "new_amount", d["amount"])
     first = amount["old_amount"].iloc[0] if len(amount) else d["amount"]
     out["amount_vs_initial"] = amount_at / first if pd.notna(first) and first > 0 else NAN

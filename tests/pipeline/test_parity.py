@@ -27,11 +27,12 @@ def records(h, deal_id, iso=False):
             rows(h.field_history))
 
 
-def assert_same_row(live: dict, batch: pd.Series) -> None:
-    for f in FEATURES.names:
+def assert_same_row(live: dict, batch: pd.Series, schema=FEATURES) -> None:
+    assert list(live) == schema.names
+    for f in schema.names:
         a, b = live[f], batch[f]
-        if isinstance(a, str) or isinstance(b, str):
-            assert str(a) == str(b), f
+        if isinstance(a, str) or isinstance(b, str) or (pd.isna(b) and not isinstance(a, float)):
+            assert str(a) == str(b) or (pd.isna(a) and pd.isna(b)), f
         elif math.isnan(a):
             assert pd.isna(b), f
         else:

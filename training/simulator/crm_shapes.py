@@ -118,11 +118,12 @@ def to_hubspot(tables: Tables, timezone: str = "Europe/Amsterdam") -> Tables:
     close = np.where(is_closed, local(opp["Id"].map(closed_at).fillna("")),
                      opp["CloseDate"])
     deals = pd.DataFrame({
-        "Record ID": _number(opp["Id"]), "Deal Name": opp["Name"], "Deal Stage": opp["StageName"],
+        "Record ID": record_number(opp["Id"]), "Deal Name": opp["Name"],
+        "Deal Stage": opp["StageName"],
         "Pipeline": PIPELINE, "Amount": opp["Amount"], "Currency": opp["CurrencyIsoCode"],
         "Close Date": close, "Create Date": local(opp["CreatedDate"]),
-        "Deal owner": "Owner " + _number(opp["OwnerId"]),
-        "Associated Company IDs": _number(opp["AccountId"]),
+        "Deal owner": "Owner " + record_number(opp["OwnerId"]),
+        "Associated Company IDs": record_number(opp["AccountId"]),
         "Closed Lost Reason": opp["Loss_Reason__c"], "Deal Type": opp["Type"]})
     latest = history.groupby(["OpportunityId", "StageName"], sort=False)["CreatedDate"].max()
     for stage in STAGE_NAMES:
@@ -149,8 +150,8 @@ def to_few_stage(tables: Tables) -> Tables:
     close_date = opp["Id"].map(closed_at).fillna("").str[:10]
     value = np.where(stage == "Won", opp["Amount"], np.where(stage == "Lost", "0", ""))
     pipeline = pd.DataFrame({
-        "opportunity_id": opp["Id"], "sales_agent": "Agent " + _number(opp["OwnerId"]),
-        "account": "Account " + _number(opp["AccountId"]), "deal_stage": stage,
+        "opportunity_id": opp["Id"], "sales_agent": "Agent " + record_number(opp["OwnerId"]),
+        "account": "Account " + record_number(opp["AccountId"]), "deal_stage": stage,
         "engage_date": opp["CreatedDate"].str[:10], "close_date": close_date,
         "close_value": value})
     # side-table attributes: those of the account's (agent's) first deal, so that they are the
@@ -158,13 +159,13 @@ def to_few_stage(tables: Tables) -> Tables:
     by_creation = opp.sort_values(["CreatedDate", "Id"], kind="stable")
     firsts = by_creation.drop_duplicates("AccountId")
     accounts = pd.DataFrame({
-        "account": "Account " + _number(firsts["AccountId"]), "sector": firsts["Industry__c"],
+        "account": "Account " + record_number(firsts["AccountId"]), "sector": firsts["Industry__c"],
         "employees": firsts["Segment__c"].map(_EMPLOYEES).fillna(""),
         "office_location": firsts["Region__c"]})
     agents = by_creation.drop_duplicates("OwnerId")
-    teams = pd.DataFrame({"sales_agent": "Agent " + _number(agents["OwnerId"]),
+    teams = pd.DataFrame({"sales_agent": "Agent " + record_number(agents["OwnerId"]),
                           "regional_office": agents["Region__c"],
-                          "manager": "Manager " + (_number(agents["OwnerId"]).astype(int) % 5
+                          "manager": "Manager " + (record_number(agents["OwnerId"]).astype(int) % 5
                                                    ).astype(str)})
     return {"sales_pipeline": pipeline, "accounts": accounts, "sales_teams": teams}
 
@@ -204,8 +205,13 @@ def _local_text(timezone: str):
     return local
 
 
-def _number(ids: pd.Series) -> pd.Series:
-    """A Salesforce-like id's running number (``006000000000000042`` -> ``42``)."""
+def record_number(ids: pd.Series) -> pd.Series:
+    """A Salesforce-like id's running number: the HubSpot shape's record id.
+
+    Example:
+        >>> record_number(pd.Series(["006000000000000042"])).tolist()
+        ['42']
+    """
     return ids.astype(str).str[3:].str.lstrip("0").replace("", "0")
 
 
@@ -218,10 +224,10 @@ def _hubspot_activities(tables: Tables, local) -> Tables:
 
     def common(frame: pd.DataFrame, when: str) -> pd.DataFrame:
         return pd.DataFrame({
-            "Record ID": _number(frame["Id"]) + frame["Id"].str[:3].map(
+            "Record ID": record_number(frame["Id"]) + frame["Id"].str[:3].map(
                 {"00T": "1", "00U": "2"}).fillna("3"),
-            "Associated Deal IDs": _number(frame["WhatId"]),
-            "Associated Contact IDs": _number(frame["WhoId"]),
+            "Associated Deal IDs": record_number(frame["WhatId"]),
+            "Associated Contact IDs": record_number(frame["WhoId"]),
             "Activity date": local(frame[when]), "Create date": local(frame["CreatedDate"])})
 
     emails = tasks[tasks["TaskSubtype"] == "Email"]
@@ -247,8 +253,8 @@ def _hubspot_activities(tables: Tables, local) -> Tables:
 
 def _hubspot_contacts(roles: pd.DataFrame) -> pd.DataFrame:
     """One row per contact: its deals and buying roles, ``;``-separated (no joining time)."""
-    frame = pd.DataFrame({"contact": _number(roles["ContactId"]),
-                          "deal": _number(roles["OpportunityId"]),
+    frame = pd.DataFrame({"contact": record_number(roles["ContactId"]),
+                          "deal": record_number(roles["OpportunityId"]),
                           "role": roles["Role"].map(HUBSPOT_ROLES).fillna("OTHER")})
     grouped = frame.groupby("contact", sort=False).agg(
         deals=("deal", lambda s: ";".join(dict.fromkeys(s))),
