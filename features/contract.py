@@ -126,10 +126,12 @@ DEALS = TableSpec(
     meaning="One row per deal (opportunity) with its latest known attributes.",
     columns=(
         _c("deal_id", "str", True, "Unique id of the deal."),
-        _c("account_id", "str", True, "The buying account."),
+        _c("account_id", "str", True, "The buying account (empty when the CRM has none)."),
         _c("owner_id", "str", True, "The seller who owns the deal."),
         _c("created_at", "datetime", True, "When the deal was created (UTC)."),
-        _c("amount", "float", True, "Latest deal amount (non-negative); history in field_history."),
+        _c("amount", "float", True,
+           "Latest deal amount (non-negative; empty when unknown), in the pipeline's reporting "
+           "currency; history in field_history."),
         _c("currency", "str", False, "ISO currency code of the amount."),
         _c("expected_close_date", "datetime", False,
            "Latest expected close date; its history is in field_history."),
@@ -195,7 +197,9 @@ CONTACTS = TableSpec(
         _c("deal_id", "str", True, "The deal."),
         _c("contact_id", "str", True, "The contact."),
         _c("role", "str", True, "champion, economic_buyer, technical, user, procurement, ..."),
-        _c("added_at", "datetime", True, "When the contact joined the deal (UTC)."),
+        _c("added_at", "datetime", True,
+           "When the contact joined the deal (UTC); empty when the export does not say (then "
+           "the contact is known from its first activity on the deal)."),
         _c("is_primary", "bool", False, "Whether the CRM marks the contact primary."),
     ),
 )

@@ -89,8 +89,14 @@ import pandas as pd
 
 from features.contract import TRACKED_FIELDS
 from features.ingest.activities import classify_activities
-from features.ingest.mapping import ColumnSpec, GenericMapping, TableMapping, load_mapping
-from features.ingest.parsing import blank
+from features.ingest.mapping import (
+    ColumnSpec,
+    GenericMapping,
+    JoinSpec,
+    TableMapping,
+    load_mapping,
+)
+from features.ingest.parsing import blank, map_distinct
 from features.ingest.raw import RawExport, RawTable, SourceError, read_text_table, text_getter
 from features.journey import JourneyConfig
 from features.profile import ContextField, PipelineProfile
@@ -150,7 +156,8 @@ class _Reader:
         self.path, self.mapping, self.config = path, mapping, config
         self.uses = Counter(f for specs in mapping.tables.values() for s in specs
                             for f in s.files)
-        self.side: dict[str, tuple[pd.DataFrame, np.ndarray]] = {}
+        #: per side file: which of its rows some row joined (the others are unreferenced)
+        self.side: dict[str, np.ndarray] = {}
 
     def table(self, name: str) -> RawTable:
         parts, labels, by_file = [], {}, {}
@@ -171,7 +178,7 @@ class _Reader:
         """Accounting of the side tables: joined rows accepted, unreferenced rows skipped."""
         return [{"table": "side table", "file": file, "read": len(used),
                  "accepted": int(used.sum()), "skipped": int((~used).sum()), "rejected": 0}
-                for file, (_, used) in self.side.items()]
+                for file, used in self.side.items()]
 
     # ----------------------------------------------------------------------------- one part
     def _part(self, name: str, key: str, spec: TableMapping) -> tuple[pd.DataFrame, dict]:
@@ -184,16 +191,16 @@ class _Reader:
         frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
         for join in spec.join:
             frame = self._join(where, key, frame, join)
-        columns = {c: _source_of(s) for c, s in spec.columns.items()}
+        columns = {c: s.column for c, s in spec.columns.items()}
         self._check_columns(where, spec, frame, columns)
         if spec.rows_from_columns:
-            out = self._derived_rows(where, frame, spec)
+            out = self._derived_rows(frame, spec)
         else:
             out = self._columns(frame, spec.columns)
         for field_name, ctx in spec.context.items():
             out[field_name] = self._values(frame, ctx).to_numpy()
         labels = {c: s for c, s in columns.items() if s is not None}
-        labels.update({f: _source_of(c) or f for f, c in spec.context.items()})
+        labels.update({f: c.column or f for f, c in spec.context.items()})
         return out, labels
 
     def _read(self, where: str, file: str) -> pd.DataFrame:
@@ -208,10 +215,10 @@ class _Reader:
     def _check_columns(self, where: str, spec: TableMapping, frame: pd.DataFrame,
                        columns: dict[str, str | None]) -> None:
         wanted = dict(columns)
-        wanted.update({f"context {f}": _source_of(c) for f, c in spec.context.items()})
+        wanted.update({f"context {f}": c.column for f, c in spec.context.items()})
         for source, row in spec.rows_from_columns.items():
             wanted[f"rows_from_columns {source}"] = source
-            wanted.update({f"{c} (from {source})": _source_of(s) for c, s in row.items()})
+            wanted.update({f"{c} (from {source})": s.column for c, s in row.items()})
         missing = {c: s for c, s in wanted.items() if s is not None and s not in frame.columns}
         if missing:
             files = ", ".join(spec.files)
@@ -219,7 +226,7 @@ class _Reader:
             found = ", ".join(c for c in frame.columns if not c.startswith("_"))
             raise SourceError(f"{where}: {files} has no column for {which}; found: {found}")
 
-    def _join(self, where: str, key: str, frame: pd.DataFrame, join) -> pd.DataFrame:
+    def _join(self, where: str, key: str, frame: pd.DataFrame, join: JoinSpec) -> pd.DataFrame:
         side = self._read(where, join.file)
         side_where = f"{where}: join {join.file}"
         for left, right in join.on.items():
@@ -241,8 +248,7 @@ class _Reader:
         merged = frame.merge(renamed, how="left", left_on=list(join.on), right_on=right_keys,
                              sort=False)
         used = side["_row"].isin(merged[f"{join.name}._row"].dropna().astype("int64"))
-        previous = self.side.get(join.file)
-        self.side[join.file] = (side, used.to_numpy() | (previous[1] if previous else False))
+        self.side[join.file] = used.to_numpy() | self.side.get(join.file, False)
         merged = merged.drop(columns=[f"{join.name}._row"])
         text_columns = [c for c in renamed.columns if c in merged.columns]
         merged[text_columns] = merged[text_columns].fillna("").astype("str")
@@ -255,8 +261,7 @@ class _Reader:
         out["_row"] = frame["_row"]
         return out
 
-    def _derived_rows(self, where: str, frame: pd.DataFrame, spec: TableMapping
-                      ) -> pd.DataFrame:
+    def _derived_rows(self, frame: pd.DataFrame, spec: TableMapping) -> pd.DataFrame:
         parts = []
         for source, row in spec.rows_from_columns.items():
             present = ~blank(frame[source].astype("str"))
@@ -280,10 +285,6 @@ class _Reader:
             zone = spec.timezone or self.config.timestamps.naive_timezone
             values = _iso_times(values, spec.format, zone)
         return values
-
-
-def _source_of(spec: ColumnSpec) -> str | None:
-    return spec.column
 
 
 def _iso_times(text: pd.Series, fmt: str | None, zone: str | None) -> pd.Series:
@@ -341,7 +342,8 @@ def _contacts(frame: pd.DataFrame, columns: dict[str, str], config: JourneyConfi
     out = frame.copy()
     if "role" not in frame.columns:
         raw = text_getter(frame)("role_raw")
-        out["role"] = raw.map(lambda r: config.role(r) if r.strip() else "other").astype("str")
+        out["role"] = map_distinct(raw, lambda r: config.role(r) if r.strip() else "other"
+                                   ).astype("str")
     labels = dict(columns)
     labels.setdefault("role", columns.get("role_raw", "role"))
     return RawTable("contacts", out, labels)

@@ -46,7 +46,7 @@ import pandas as pd
 
 from features.ingest.activities import classify_activities
 from features.ingest.currency import salesforce_rates
-from features.ingest.parsing import blank, parse_bools, parse_timestamps
+from features.ingest.parsing import blank, is_in, map_distinct, parse_bools, parse_timestamps
 from features.ingest.raw import SKIP, SKIP_DETAIL, RawExport, RawTable, read_export, text_getter
 from features.ingest.sfid import normalise_ids
 from features.journey import JourneyConfig
@@ -259,15 +259,18 @@ def _email_messages(messages: pd.DataFrame, tasks: pd.DataFrame | None,
                     config: JourneyConfig) -> RawTable:
     """Email messages as activities; those whose Task exists only gave it their direction."""
     text = text_getter(messages)
-    task_ids = set(text_getter(tasks)("Id")) if tasks is not None else set()
+    task_ids = text_getter(tasks)("Id").unique() if tasks is not None else []
     activity = text("ActivityId")
-    merged = activity.isin(task_ids) & ~blank(activity)
+    merged = is_in(activity, task_ids) & ~blank(activity)
     related = text("RelatedToId")
     linked = related.str.startswith(OPPORTUNITY_PREFIX)
     incoming = parse_bools(text("Incoming"))[0]
     direction = pd.Series(np.where(incoming.fillna(False).astype(bool), "buyer", "seller"),
                           index=messages.index, dtype="str").where(incoming.notna(), "")
-    frame = messages.assign(WhatId=related, Type="Email", CreatedDate=text("MessageDate"))
+    # a merged message is only accounted for (skipped): no need to classify it
+    subject = text("Subject").where(~merged, "")
+    frame = messages.assign(WhatId=related, Type="Email", CreatedDate=text("MessageDate"),
+                            Subject=subject)
     out = _activities(frame, frame["Type"], text("MessageDate"), None, config, direction)
     out.frame[SKIP] = np.where(merged, "merged", np.where(linked, "", "not_linked"))
     out.frame[SKIP_DETAIL] = np.where(merged, "gave its direction to Task " + activity, "")
@@ -296,7 +299,7 @@ def _contacts(roles: pd.DataFrame, config: JourneyConfig) -> RawTable:
     out = pd.DataFrame({
         "source_id": text("Id"), "deal_id": text("OpportunityId"),
         "contact_id": text("ContactId"), "role_raw": role_raw,
-        "role": role_raw.map(lambda r: config.role(r) if r.strip() else "other"),
+        "role": map_distinct(role_raw, lambda r: config.role(r) if r.strip() else "other"),
         "is_primary": text("IsPrimary"), "added_at": text("CreatedDate"),
         "_file": roles["_file"], "_row": roles["_row"],
     }, index=roles.index)

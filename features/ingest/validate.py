@@ -46,6 +46,8 @@ from features.histories import DealHistories
 from features.ingest.parsing import (
     amount_currencies,
     blank,
+    is_in,
+    map_distinct,
     parse_amounts,
     parse_bools,
     parse_timestamps,
@@ -197,12 +199,12 @@ def validate_tables(
 
 def _map_stages(stages: _Work, config: JourneyConfig) -> None:
     crm = stages.text("crm_stage")
-    mapped = crm.map(lambda s: config.stage(s))
+    mapped = map_distinct(crm, config.stage)
     stages.reject(mapped.isna(), "crm_stage", "unknown_stage",
                   detail="stage is not in the journey config's `stages` map")
     mapped = mapped[stages.df.index]
-    stages.df["step"] = mapped.map(lambda m: m.step).astype("str")
-    stages.df["status"] = mapped.map(lambda m: m.status).astype("str")
+    stages.df["step"] = map_distinct(mapped, lambda m: m.step).astype("str")
+    stages.df["status"] = map_distinct(mapped, lambda m: m.status).astype("str")
 
 
 def _validate_deals(deals: _Work, config: JourneyConfig, export_time: pd.Timestamp,
@@ -263,10 +265,11 @@ def _parse_context(deals: _Work, profile: PipelineProfile, numbers: NumberFormat
 def _decide_outcomes(deals: _Work, config: JourneyConfig) -> None:
     crm = deals.text("crm_stage")
     has_stage = ~blank(crm)
-    mapped = crm.where(has_stage).map(lambda s: config.stage(s) if isinstance(s, str) else None)
+    mapped = map_distinct(crm.where(has_stage),
+                          lambda s: config.stage(s) if isinstance(s, str) else None)
     deals.reject(has_stage & mapped.isna(), "crm_stage", "unknown_stage",
                  detail="stage is not in the journey config's `stages` map")
-    status = mapped[deals.df.index].map(lambda m: m.status if m is not None else None)
+    status = map_distinct(mapped[deals.df.index], lambda m: m.status if m is not None else None)
 
     raw_outcome = deals.text("outcome").str.strip().str.lower()
     outcome = raw_outcome.map(_OUTCOME_ALIASES)
@@ -278,7 +281,8 @@ def _decide_outcomes(deals: _Work, config: JourneyConfig) -> None:
     idx = deals.df.index
     status, outcome, is_closed = status[idx], outcome[idx], is_closed[idx]
     reason = deals.text("close_reason")
-    lost_outcome = reason.map(lambda r: config.outcome_for_loss_reason(r.strip() or None))
+    lost_outcome = map_distinct(reason,
+                                lambda r: config.outcome_for_loss_reason(r.strip() or None))
     derived = outcome.copy()
     derived[derived.isna() & (status == "won")] = "won"
     fill_lost = derived.isna() & (status == "lost")
@@ -343,13 +347,18 @@ def _check_children(work: _Work, time_col: str, known: pd.Series, rejected: pd.S
     booked future meeting is known, so only its recording time is checked against the export.
     """
     ids = work.text("deal_id")
-    unknown = ~ids.isin(known.index)
-    detail = _lookup(ids, rejected, "str").fillna("no deal with this id" + _length_hint(
-        ids, known.index))
-    work.reject(unknown, "deal_id", "unknown_deal", detail=detail)
+    unknown = ~is_in(ids, known.index)
+    if unknown.any():  # details for the rejected rows only (exports have millions of rows)
+        missing = ids[unknown]
+        detail = _lookup(missing, rejected, "str").fillna(
+            "no deal with this id" + _length_hint(missing, known.index))
+        work.reject(unknown, "deal_id", "unknown_deal", detail=detail.reindex(ids.index))
     created = _lookup(work.df["deal_id"], known, known.dtype)
-    work.reject(work.df[time_col] < created, time_col, "before_deal_created",
-                detail="deal created at " + created.astype("str"))
+    early = work.df[time_col] < created
+    if early.any():
+        work.reject(early, time_col, "before_deal_created",
+                    detail=("deal created at " + created[early].astype("str")).reindex(
+                        created.index))
     if recorded_col is None:
         work.not_after(time_col, export_time)
         return
@@ -376,7 +385,7 @@ def _validate_activities(acts: _Work, tz: str | None) -> _Work:
     acts.timestamp("occurred_at", tz)
     acts.timestamp("recorded_at", tz, required=False)
     acts.unique("activity_id")
-    acts.reject(~acts.text("direction").isin(DIRECTIONS), "direction", "bad_value",
+    acts.reject(~is_in(acts.text("direction"), DIRECTIONS), "direction", "bad_value",
                 detail=f"direction must be one of {', '.join(DIRECTIONS)}")
     acts.reject(blank(acts.text("type")), "type", "unknown_type",
                 detail="activity type is not in the journey config's activity `types` map",
@@ -387,7 +396,7 @@ def _validate_activities(acts: _Work, tz: str | None) -> _Work:
 def _validate_field_history(changes: _Work, tz: str | None, numbers: NumberFormat) -> _Work:
     field = changes.text("field")
     shown = changes.text("field_raw").where(~blank(changes.text("field_raw")), field)
-    changes.skip(~field.isin(TRACKED_FIELDS), "field", "untracked_field",
+    changes.skip(~is_in(field, TRACKED_FIELDS), "field", "untracked_field",
                  detail="dealrisk reads the close date and amount history only", values=shown)
     changes.require(["change_id", "deal_id"])
     changes.timestamp("changed_at", tz)

@@ -193,8 +193,9 @@ def iter_export_chunks(n_deals: int, seed: int, chunk_size: int = 50_000,
                        params: SimParams | None = None) -> Iterator[dict[str, pa.Table]]:
     """The Salesforce-style export, one chunk of deals at a time (Arrow tables of text).
 
-    Every child row of a chunk's deals is in the same chunk, so chunks can be ingested
-    independently; concatenated, they are exactly the files of :func:`simulate_to_dir`.
+    Every child row of a chunk's deals is in the same chunk, and every chunk carries the
+    export's CurrencyType, so chunks can be ingested independently; concatenated, the other
+    objects are exactly the files of :func:`simulate_to_dir`.
 
     Example:
         >>> chunks = list(iter_export_chunks(120, seed=1, chunk_size=50))
@@ -204,7 +205,7 @@ def iter_export_chunks(n_deals: int, seed: int, chunk_size: int = 50_000,
     base = params or SimParams()
     params = SimParams.from_dict({**base.to_dict(), "seed": seed, "n_deals": n_deals})
     for chunk in _chunks(params, chunk_size, _Tally(0)):
-        yield chunk.tables
+        yield {**chunk.tables, "CurrencyType": currency_type_table()}
 
 
 def simulate_frames(
