@@ -71,10 +71,13 @@ def map_distinct(values: pd.Series, fn: Callable[[object], object]) -> pd.Series
         >>> map_distinct(pd.Series(["a", "b", "a"]), str.upper).tolist()
         ['A', 'B', 'A']
     """
-    codes, uniques = pd.factorize(values, use_na_sentinel=False)
-    mapped = pd.Series([fn(u) for u in uniques], dtype=object)
-    return pd.Series(mapped.to_numpy()[codes] if len(codes) else [], index=values.index,
-                     dtype=object)
+    codes, uniques = pd.factorize(values)
+    missing = codes < 0
+    table = np.empty(len(uniques) + 1, dtype=object)  # element by element: no array coercion
+    for i, u in enumerate(uniques):
+        table[i] = fn(u)
+    table[-1] = fn(values[missing].iloc[0]) if missing.any() else None  # code -1: missing
+    return pd.Series(table[codes], index=values.index, dtype=object)
 
 
 def blank(text: pd.Series) -> pd.Series:
