@@ -1,6 +1,7 @@
 """Benchmark the buyer-journey simulator: throughput, memory and difficulty figures.
 
-Usage: python benchmarks/bench_simulator.py --deals 100000 --format csv --out /tmp/sim100k
+Usage: python benchmarks/bench_simulator.py --deals 100000 [--format csv] [--out /tmp/sim100k]
+(without ``--out`` the export goes to a temporary folder, removed at the end).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import argparse
 import json
 import resource
 import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -21,10 +23,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--deals", type=int, default=100_000)
     ap.add_argument("--format", choices=["csv", "parquet"], default="csv")
-    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--out", type=Path, default=None,
+                    help="where the export goes (default: a temporary folder, removed after)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--chunk-size", type=int, default=50_000)
     args = ap.parse_args()
+    keep = args.out is not None
+    if not keep:
+        args.out = Path(tempfile.mkdtemp(prefix="dealrisk-bench-sim-"))
     if args.out.exists():
         shutil.rmtree(args.out)
     proc = psutil.Process()
@@ -63,6 +69,8 @@ def main() -> None:
         "oracle_nd_auc": round(s.oracle_nd_auc, 4),
         "stage_age_nd_auc": round(s.stage_age_nd_auc, 4),
     }))
+    if not keep:
+        shutil.rmtree(args.out)
 
 
 if __name__ == "__main__":

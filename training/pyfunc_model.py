@@ -1,9 +1,11 @@
 """MLflow "model from code": the pyfunc wrapper around a pickled :class:`DealRiskModel`.
 
 MLflow logs this file as the model's code; the trained model travels as the artifact
-``dealrisk_model`` (one pickle holding the feature schema, both risk models, calibrators, peer
-references and reason texts).  ``predict`` takes feature rows (the columns of
-:data:`features.schema.FEATURES`) and returns calibrated risks and plain-words reasons.
+``dealrisk_model`` (one pickle holding the pipeline's profile and feature schema, both risk
+models, calibrators, peer references and reason texts).  ``predict`` takes feature rows (the
+columns of the training pipeline's schema: :data:`features.schema.FEATURES` and its context
+fields; the features its export could not give are emptied) and returns calibrated risks and
+plain-words reasons.
 
 Example (what MLflow does when it loads the model)::
 
