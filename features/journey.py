@@ -93,11 +93,22 @@ class TimestampRule(BaseModel):
     @model_validator(mode="after")
     def _known_zone(self) -> TimestampRule:
         if self.naive_timezone is not None:
-            try:
-                zoneinfo.ZoneInfo(self.naive_timezone)
-            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-                raise ValueError(f"unknown time zone {self.naive_timezone!r}") from None
+            check_zone(self.naive_timezone)
         return self
+
+
+def check_zone(zone: str) -> str:
+    """``zone`` if it names an IANA time zone, else ``ValueError`` naming it.
+
+    Example:
+        >>> check_zone("Europe/Amsterdam")
+        'Europe/Amsterdam'
+    """
+    try:
+        zoneinfo.ZoneInfo(zone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {zone!r}") from None
+    return zone
 
 
 class NumberFormat(BaseModel):

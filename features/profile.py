@@ -10,6 +10,11 @@ named in the model card.  The profile is decided at ingest, stored beside the ca
 (``pipeline.json``) and travels inside the trained model, so live scoring leaves out the same
 features as training did.
 
+One limit is stated rather than left out: where only the latest entry into each stage is kept,
+a deal that enters again a stage it had been in shows that stage's latest entry only, so its
+step at an earlier time (and the days in it) comes from the entries that remain; the features
+that need the whole path are left out.
+
 Custom context fields (a mapping's typed deal or account attributes, e.g. account revenue)
 extend the feature schema for the pipeline: :meth:`PipelineProfile.schema`.
 
@@ -43,6 +48,8 @@ NEEDS_FIELD_HISTORY: dict[str, tuple[str, ...]] = {
 #: Features that need every stage entry (not only the latest entry into each stage).
 NEEDS_FULL_STAGE_PATH: tuple[str, ...] = ("step_changes", "regressions", "forward_moves_per_30d",
                                           "days_since_forward_move")
+#: Features that need a stage history at all.
+NEEDS_STAGES: tuple[str, ...] = ("days_in_step", "days_in_step_vs_won", *NEEDS_FULL_STAGE_PATH)
 #: Features read from the buying committee (contact roles).
 NEEDS_CONTACTS: tuple[str, ...] = ("contacts_on_deal", "roles_covered",
                                    *(f"has_{r}" for r in ROLES))
@@ -57,6 +64,7 @@ _WHY_FIELD = {"close_date": "the export has no close-date history, so the close 
               "amount": "the export has no amount history, so the amount known at an earlier "
                         "time is unknown"}
 _WHY_PATH = "the export keeps only the latest entry into each stage, so earlier visits are unknown"
+_WHY_STAGES = "the export has no stage history"
 _WHY_ACTIVITIES = "the export has no activities"
 _WHY_CONTACTS = "the export has no contact roles with a known joining time"
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
@@ -108,8 +116,9 @@ class PipelineProfile:
     source: str = ""
     #: Fields whose change history the export holds (``close_date``, ``amount``).
     tracked_fields: tuple[str, ...] = TRACKED_FIELDS
-    #: ``all``: every stage entry; ``latest``: only the latest entry into each stage (HubSpot).
-    stage_entries: Literal["all", "latest"] = "all"
+    #: ``all``: every stage entry; ``latest``: only the latest entry into each stage (HubSpot);
+    #: ``none``: no stage history.
+    stage_entries: Literal["all", "latest", "none"] = "all"
     has_activities: bool = True
     has_contacts: bool = True
     #: ``recorded``: contact roles carry their joining time; ``first_activity``: the export has
@@ -127,6 +136,8 @@ class PipelineProfile:
                 out.update(dict.fromkeys(names, _WHY_FIELD[tracked]))
         if self.stage_entries == "latest":
             out.update(dict.fromkeys(NEEDS_FULL_STAGE_PATH, _WHY_PATH))
+        elif self.stage_entries == "none":
+            out.update(dict.fromkeys(NEEDS_STAGES, _WHY_STAGES))
         if not self.has_activities:
             out.update(dict.fromkeys(NEEDS_ACTIVITIES, _WHY_ACTIVITIES))
         if not self.has_contacts or (not self.has_activities

@@ -408,6 +408,11 @@ def run_rank(canonical: Path, out: Path, *, model_uri: str = "models:/dealrisk@c
     except MlflowException as exc:
         raise CliError(f"--model {model_uri}: cannot load it ({exc.message}); train one with "
                        f"`dealrisk train`") from None
+    problems = risk_model.mismatch(histories.profile)
+    if problems:
+        raise CliError(f"--model {model_uri} (version {risk_model.version}) was not trained on "
+                       f"a pipeline like {canonical}: {'; '.join(problems)}; train one on it "
+                       "(`dealrisk train`) and pass --model models:/dealrisk/<version>")
     with console.status("scoring open deals"):
         ranking = rank_open_deals(risk_model, histories, when)
     with writing(out):

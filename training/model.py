@@ -222,6 +222,28 @@ class DealRiskModel:
         """Features left out for the training pipeline, with the reason (see the profile)."""
         return self.profile.left_out()
 
+    def mismatch(self, profile: PipelineProfile) -> list[str]:
+        """Why this model cannot score a pipeline with ``profile`` ([] when it can).
+
+        It cannot when the pipeline lacks a context field the model learned from, or leaves
+        out a feature the model uses (its export cannot give it point-in-time).
+
+        Example:
+            >>> DealRiskModel().mismatch(PipelineProfile(tracked_fields=("amount",)))[0][:60]
+            'the pipeline cannot give 5 features the model learned from ('
+        """
+        problems = []
+        missing = [n for n in self.schema.names if n not in profile.schema().names]
+        if missing:
+            problems.append(f"the pipeline has no {', '.join(missing)} (context fields the "
+                            "model learned from)")
+        used = [n for n in profile.left_out() if n not in self.left_out
+                and n in self.schema.names]
+        if used:
+            problems.append(f"the pipeline cannot give {len(used)} features the model learned "
+                            f"from ({', '.join(used)})")
+        return problems
+
     def _matrix(self, rows: pd.DataFrame) -> np.ndarray:
         """The checked feature matrix with the left-out features emptied."""
         x = feature_matrix(rows, self.feature_names_, self.categories_)

@@ -194,6 +194,8 @@ def print_training(console: Console, result: TrainResult, tracked: TrackedRun, u
     champion = tracked.champion_mean_auc
     versus = ("" if champion is None else
               f" (mean AUC {tracked.mean_auc:.3f} vs champion {champion:.3f} on the same holdout)")
+    if tracked.note:
+        versus = f" ({escape(tracked.note)}; rank with --model models:/dealrisk/{tracked.version})"
     console.print(f"registered [bold]dealrisk[/] version {tracked.version} as "
                   f"[bold]{tracked.alias}[/]{versus}; run {tracked.run_id} in {escape(uri)}",
                   soft_wrap=True)

@@ -38,6 +38,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema
 
+from features.profile import PipelineProfile
 from features.schema import FEATURES, FeatureSchema
 from training.model_card import model_card
 from training.pyfunc_model import ARTIFACT_KEY
@@ -85,6 +86,8 @@ class TrackedRun:
     alias: str
     mean_auc: float
     champion_mean_auc: float | None
+    #: Why the new version was not compared with the champion ("" when it was, or was first).
+    note: str = ""
 
 
 def git_revision(root: Path = PROJECT_ROOT) -> str:
@@ -146,21 +149,27 @@ def log_training(result: TrainResult, *, run_name: str | None = None,
         version = str(info.registered_model_version) if register else ""
         if register:
             mlflow.MlflowClient().update_model_version(MODEL_NAME, version, description=card)
-        alias, mean_auc, champion_auc = "", _mean_auc(result.metrics), None
+        alias, mean_auc, champion_auc, note = "", _mean_auc(result.metrics), None, ""
         if register:
-            alias, champion_auc = promote(version, result.holdout, mean_auc)
+            alias, champion_auc, note = promote(version, result.holdout, mean_auc,
+                                                result.model.profile)
             mlflow.set_tag("alias", alias)
+            if note:
+                mlflow.set_tag("alias.note", note)
             if champion_auc is not None:
                 mlflow.log_metric("champion_on_holdout.mean_auc", champion_auc)
             mlflow.log_metric("mean_auc", mean_auc)
-    return TrackedRun(run.info.run_id, version, alias, mean_auc, champion_auc)
+    return TrackedRun(run.info.run_id, version, alias, mean_auc, champion_auc, note)
 
 
-def promote(version: str, holdout: pd.DataFrame, mean_auc: float) -> tuple[str, float | None]:
+def promote(version: str, holdout: pd.DataFrame, mean_auc: float,
+            profile: PipelineProfile | None = None) -> tuple[str, float | None, str]:
     """Give ``version`` the champion alias if it beats the champion on ``holdout``.
 
-    Otherwise it gets ``challenger``.  Returns (alias, the champion's mean AUC on the holdout, or
-    None when there was no champion).
+    Otherwise it gets ``challenger``.  A champion that cannot score the new version's pipeline
+    (``profile``: other context fields, features its export cannot give) is not compared: the
+    new version is ``challenger``.  Returns (alias, the champion's mean AUC on the holdout or
+    None when there was no champion or no comparison, why there was no comparison or "").
     """
     from training.pipeline import evaluate_model
 
@@ -171,12 +180,17 @@ def promote(version: str, holdout: pd.DataFrame, mean_auc: float) -> tuple[str, 
         current = None
     if current is None or current.version == version:
         client.set_registered_model_alias(MODEL_NAME, "champion", version)
-        return "champion", None
+        return "champion", None, ""
     champion = load_model(f"models:/{MODEL_NAME}/{current.version}")
+    problems = champion.mismatch(profile) if profile is not None else []
+    if problems:
+        client.set_registered_model_alias(MODEL_NAME, "challenger", version)
+        return "challenger", None, (f"the champion (version {current.version}) cannot score "
+                                    f"this pipeline ({'; '.join(problems)}): not compared")
     champion_auc = _mean_auc(evaluate_model(champion, holdout))
     alias = "champion" if mean_auc > champion_auc else "challenger"
     client.set_registered_model_alias(MODEL_NAME, alias, version)
-    return alias, champion_auc
+    return alias, champion_auc, ""
 
 
 def load_model(uri: str = f"models:/{MODEL_NAME}@champion") -> DealRiskModel:

@@ -108,12 +108,12 @@ def ingest(
     if kind == "salesforce":
         from features.ingest.salesforce import read_salesforce
 
-        raw = read_salesforce(source, config, export_time)
+        raw = read_salesforce(source, config)
         folder = source
     elif kind == "hubspot":
         from features.ingest.hubspot import read_hubspot
 
-        raw = read_hubspot(source, config, export_time)
+        raw = read_hubspot(source, config)
         folder = source
     elif kind == "generic":
         from features.ingest.generic import read_generic

@@ -5,7 +5,8 @@ of the reporting (corporate) currency, so ``amount in reporting currency = amoun
 They come from a Salesforce export's ``CurrencyType`` (static rates, ``IsCorporate`` marks the
 corporate currency) and ``DatedConversionRate`` (rates valid from ``StartDate`` to
 ``NextStartDate``; Salesforce converts an opportunity at the rate of its close date, and so do
-we), or from a rates file (``--rates``: CSV with ``currency,rate`` and optional
+we: the latest close date, so a deal's amounts are all at one rate -- a conversion, not a
+signal), or from a rates file (``--rates``: CSV with ``currency,rate`` and optional
 ``start_date,end_date`` columns).  A deal's amount history converts at the deal's rate.
 
 Without rates, amounts stay as exported: one currency is the reporting currency; several are
@@ -87,8 +88,14 @@ def _rates(file: str, rows: pd.Series, currency: pd.Series, rate: pd.Series,
         row = int(rows[bad].iloc[0])
         raise SourceError(f"{file}: row {row}: conversion rate {rate[bad].iloc[0]!r} is not a "
                           "positive number")
-    starts, _ = parse_timestamps(start.astype("str"), "UTC")
-    ends, _ = parse_timestamps(end.astype("str"), "UTC")
+    starts, bad_start = parse_timestamps(start.astype("str"), "UTC")
+    ends, bad_end = parse_timestamps(end.astype("str"), "UTC")
+    for column, problem, text in (("start", bad_start, start), ("end", bad_end, end)):
+        wrong = problem.notna() & ~text.astype("str").str.fullmatch(r"9999-12-31")
+        if wrong.any():
+            row = int(rows[wrong].iloc[0])
+            raise SourceError(f"{file}: row {row}: {column} date {text[wrong].iloc[0]!r} is not a "
+                              "date (YYYY-MM-DD)")
     return pd.DataFrame({"currency": currency.astype("str").str.strip().str.upper(),
                          "rate": values, "start": starts, "end": ends})
 
@@ -162,16 +169,23 @@ def deal_rate_factors(deals: pd.DataFrame, rates: pd.DataFrame | None, reporting
 
 
 def _rate_at(rates: pd.DataFrame, when: pd.Series) -> np.ndarray:
-    """The rate valid at each time: a dated rate covering it, else the static rate."""
+    """The rate valid at each time, by one binary search per deal.
+
+    That is the latest dated rate started by then and not yet ended, else the static rate.
+    """
     out = np.full(len(when), np.nan)
     static = rates[rates["start"].isna()]
     if len(static):
         out[:] = float(static["rate"].iloc[-1])
     dated = rates[rates["start"].notna()].sort_values("start", kind="stable")
     if len(dated) and len(when):
-        for rate, start, end in dated[["rate", "start", "end"]].itertuples(index=False):
-            inside = when.notna() & (when >= start)
-            if pd.notna(end):
-                inside &= when < end
-            out[inside.to_numpy(dtype=bool)] = rate
+        t = when.to_numpy(dtype="datetime64[us]") if when.dt.tz is None else \
+            when.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
+        starts = dated["start"].dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
+        ends = dated["end"].dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
+        at = np.searchsorted(starts, t, side="right") - 1
+        ok = (at >= 0) & ~np.isnat(t)
+        pick = np.maximum(at, 0)
+        ok &= np.isnat(ends[pick]) | (t < ends[pick])
+        out[ok] = dated["rate"].to_numpy()[pick[ok]]
     return out

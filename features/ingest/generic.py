@@ -44,9 +44,10 @@ for activities.  ``deals`` is required; every other table is optional.  Per tabl
 mapped (alternatives separated by ``|``): :data:`~features.ingest.mapping.REQUIRED`.
 
 What the pipeline's export records goes into its :class:`~features.profile.PipelineProfile`: a
-field history ``tracks`` close date and amount unless it says otherwise; a stage history says
-``entries: latest`` when the source keeps only the latest entry into each stage; contacts without
-an ``added_at`` are known from their first activity; a table left out means the export has none.
+field history tracks the fields its rows name, or those its ``tracks:`` lists; a stage history
+says ``entries: latest`` when the source keeps only the latest entry into each stage; contacts
+without an ``added_at`` are known from their first activity; a table left out means the export
+has none (and the features that need it are left out).
 
 Derived columns (values stay text; :mod:`features.ingest.validate` checks them):
 
@@ -96,7 +97,7 @@ from features.ingest.mapping import (
     TableMapping,
     load_mapping,
 )
-from features.ingest.parsing import blank, map_distinct
+from features.ingest.parsing import LATER_INSTANT, blank, map_distinct
 from features.ingest.raw import RawExport, RawTable, SourceError, read_text_table, text_getter
 from features.journey import JourneyConfig
 from features.profile import ContextField, PipelineProfile
@@ -129,22 +130,25 @@ def read_generic(mapping_path: Path, config: JourneyConfig | None
             raise SourceError(str(exc)) from None
     reader = _Reader(mapping_path, mapping, config)
     tables = {name: reader.table(name) for name in mapping.tables}
-    profile = _profile(mapping)
+    profile = _profile(mapping, tables)
     return RawExport(tables, profile, side_counts=reader.side_counts()), config
 
 
-def _profile(mapping: GenericMapping) -> PipelineProfile:
+def _profile(mapping: GenericMapping, tables: dict[str, RawTable]) -> PipelineProfile:
     deals = mapping.specs("deals")
     context = tuple(ContextField(name, spec.kind, spec.meaning, spec.phrase)
                     for spec in deals for name, spec in spec.context.items())
     changes = mapping.specs("field_history")
-    tracked = tuple(f for f in TRACKED_FIELDS if any(f in s.tracks for s in changes))
+    declared = [f for s in changes if s.tracks is not None for f in s.tracks]
+    seen = set(tables["field_history"].frame["field"]) if "field_history" in tables else set()
+    tracked = tuple(f for f in TRACKED_FIELDS if f in declared or f in seen)
     contacts = mapping.specs("contacts")
     join_known = all("added_at" in s.columns for s in contacts)
     return PipelineProfile(
         name=mapping.name or "", source="generic", tracked_fields=tracked,
-        stage_entries="latest" if any(s.entries == "latest" for s in mapping.specs(
-            "stage_history")) else "all",
+        stage_entries=("none" if not mapping.specs("stage_history") else "latest"
+                       if any(s.entries == "latest" for s in mapping.specs("stage_history"))
+                       else "all"),
         has_activities=bool(mapping.specs("activities")), has_contacts=bool(contacts),
         contact_join_times="recorded" if join_known else "first_activity", context=context)
 
@@ -291,12 +295,15 @@ def _iso_times(text: pd.Series, fmt: str | None, zone: str | None) -> pd.Series:
     """Times read with ``fmt`` (and ``zone`` for those without an offset) as ISO 8601 text.
 
     Times with an offset (``%z``) or a zone come out with their UTC offset; without either they
-    stay local (validation then applies ``timestamps.naive_timezone`` or rejects them), and a
-    format without a time of day (``%m/%d/%Y``) gives a plain date.  A value that does not match
+    stay local (validation then applies ``timestamps.naive_timezone`` or rejects them).  A
+    format without a time of day (``%m/%d/%Y``) gives a plain date, zone or not: validation
+    reads it as the start of that UTC day, or its end for an event.  A value that does not match
     the format is passed on with a note saying so, so validation rejects it as ``bad_timestamp``
     showing the value and the format.
 
     Example:
+        >>> _iso_times(pd.Series(["8/30/2017"]), "%m/%d/%Y", "America/New_York").tolist()
+        ['2017-08-30']
         >>> _iso_times(pd.Series(["2/26/2018 19:58", "2018-02-26"]), "%m/%d/%Y %H:%M",
         ...            "America/New_York").tolist()
         ['2018-02-26T19:58:00-0500', "2018-02-26 (does not match the format '%m/%d/%Y %H:%M')"]
@@ -306,14 +313,14 @@ def _iso_times(text: pd.Series, fmt: str | None, zone: str | None) -> pd.Series:
     parsed = pd.to_datetime(stripped.where(~blank(stripped)), format=fmt or "ISO8601",
                             errors="coerce", utc=aware)
     date_only = fmt is not None and not any(d in fmt for d in _TIME_DIRECTIVES)
-    if parsed.dt.tz is None and zone is not None:
-        parsed = parsed.dt.tz_localize(zone, ambiguous=False, nonexistent="shift_forward")
-    if parsed.dt.tz is not None:
-        iso = parsed.dt.strftime("%Y-%m-%dT%H:%M:%S%z")
-    elif date_only:
+    if date_only:  # a date stays a date: validation decides the start or the end of its day
         iso = parsed.dt.strftime("%Y-%m-%d")
     else:
-        iso = parsed.dt.strftime("%Y-%m-%dT%H:%M:%S")
+        if parsed.dt.tz is None and zone is not None:
+            parsed = parsed.dt.tz_localize(zone, ambiguous=LATER_INSTANT,
+                                           nonexistent="shift_forward")
+        iso = parsed.dt.strftime("%Y-%m-%dT%H:%M:%S%z" if parsed.dt.tz is not None
+                                 else "%Y-%m-%dT%H:%M:%S")
     failed = parsed.isna() & ~blank(stripped)
     note = f" (does not match the format {fmt!r})" if fmt else ""
     return iso.astype("str").where(parsed.notna(), text.astype("str").where(

@@ -36,9 +36,8 @@ Mapping (values stay text; :mod:`features.ingest.validate` checks them):
   direction is what HubSpot records: an email's direction (``INCOMING_EMAIL`` / "Incoming
   email" is the buyer's), a call's (INBOUND / OUTBOUND) and a meeting's source (``MEETINGS_PUBLIC``:
   the contact booked it through a meetings link), through ``config.activities.call_directions``;
-  subject rules are only a fallback.  An open task (status
-  other than completed) is a booked step due at its activity date; one past due at the export
-  time did not happen and is skipped (``not_done``).
+  subject rules are only a fallback.  An open task is a booked step, known from its
+  create date and due at its activity date (as in :mod:`features.ingest.salesforce`).
 - A contact becomes one row per (associated deal, buying role); ``Buying Role`` may list several
   ``;``-separated roles, mapped by ``config.roles`` (empty → ``other``; roles mapping to the same
   canonical role count once).
@@ -86,7 +85,7 @@ import numpy as np
 import pandas as pd
 
 from features.ingest.activities import classify_activities
-from features.ingest.parsing import blank, parse_timestamps
+from features.ingest.parsing import blank
 from features.ingest.raw import (
     SKIP,
     SKIP_DETAIL,
@@ -154,8 +153,7 @@ def stage_label(column: str) -> str | None:
     return match["label"].strip() if match else None
 
 
-def read_hubspot(directory: Path, config: JourneyConfig,
-                 export_time: pd.Timestamp | None = None) -> RawExport:
+def read_hubspot(directory: Path, config: JourneyConfig) -> RawExport:
     """Read a HubSpot export directory into raw canonical tables (see the module doc).
 
     Raises :class:`SourceError` when the directory or the deals file is missing, when a file
@@ -164,8 +162,8 @@ def read_hubspot(directory: Path, config: JourneyConfig,
     frames = _read(directory)
     deals = frames["deals"]
     tables = {"deals": _deals(deals, config), "stage_history": _stage_entries(deals)}
-    acts = [_activity_file(frames[name], name, config, export_time)
-            for name in ACTIVITY_FILES if name in frames]
+    acts = [_activity_file(frames[name], name, config) for name in ACTIVITY_FILES
+            if name in frames]
     if "engagements" in frames:
         acts.append(_engagements(frames["engagements"], config))
     if acts:
@@ -175,7 +173,8 @@ def read_hubspot(directory: Path, config: JourneyConfig,
             "activities", pd.concat([a.frame for a in acts], ignore_index=True), labels)
     if "contacts" in frames:
         tables["contacts"] = _contacts(frames["contacts"], config)
-    profile = PipelineProfile(source="hubspot", tracked_fields=(), stage_entries="latest",
+    entries = "latest" if any(stage_label(str(c)) for c in deals.columns) else "none"
+    profile = PipelineProfile(source="hubspot", tracked_fields=(), stage_entries=entries,
                               has_activities=bool(acts), has_contacts="contacts" in frames,
                               contact_join_times="first_activity")
     return RawExport(tables, profile)
@@ -262,8 +261,7 @@ def _engagements(engagements: pd.DataFrame, config: JourneyConfig) -> RawTable:
                               "subject": "Subject"})
 
 
-def _activity_file(frame: pd.DataFrame, name: str, config: JourneyConfig,
-                   export_time: pd.Timestamp | None) -> RawTable:
+def _activity_file(frame: pd.DataFrame, name: str, config: JourneyConfig) -> RawTable:
     """One activity file of the UI export (emails, calls, meetings, notes, tasks)."""
     kind, title, times = ACTIVITY_FILES[name]
     links = _explode(frame, {"deal_id": "Associated Deal IDs"}, EXTRA_DEALS)
@@ -278,12 +276,6 @@ def _activity_file(frame: pd.DataFrame, name: str, config: JourneyConfig,
                              "activity_id": "Record ID", "occurred_at": times[0],
                              "type": f"({name} file)", "direction": direction.name or "",
                              "subject": title})
-    if name == "tasks" and export_time is not None:
-        status = text("Task status").str.strip().str.casefold()
-        open_task = ~status.isin(["", "completed"])
-        due, _ = parse_timestamps(when, config.timestamps.naive_timezone)
-        overdue = open_task & due.notna() & (due <= export_time)
-        out.frame[SKIP] = out.frame[SKIP].where(~overdue, "not_done")
     return out
 
 

@@ -22,7 +22,6 @@ Example:
 from __future__ import annotations
 
 import re
-import zoneinfo
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -30,9 +29,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from features.contract import TRACKED_FIELDS
 from features.ingest.raw import RAW_COLUMNS, SourceError
-from features.journey import NumberFormat, TimestampRule
+from features.journey import NumberFormat, TimestampRule, check_zone
 
 #: Canonical columns a mapping must give per table (``a|b``: at least one of them).
 REQUIRED: dict[str, tuple[str, ...]] = {
@@ -75,7 +73,7 @@ class ColumnSpec(BaseModel):
             raise ValueError("give exactly one of `column` (a source column) or `value` "
                              "(a constant)")
         if self.timezone is not None:
-            _check_zone(self.timezone)
+            check_zone(self.timezone)
         if self.format is not None:
             if "%" not in self.format:
                 raise ValueError(f"format {self.format!r} has no strptime directive such as %Y")
@@ -131,9 +129,9 @@ class TableMapping(BaseModel):
     #: source column gives one row (e.g. a stage history from one date column per stage).
     rows_from_columns: dict[str, dict[str, ColumnSpec]] = Field(default_factory=dict)
     context: dict[str, ContextSpec] = Field(default_factory=dict)
-    #: field_history: the fields whose every change the export holds (default: both).
-    tracks: list[Literal["close_date", "amount"]] = Field(
-        default_factory=lambda: list(TRACKED_FIELDS))
+    #: field_history: the fields whose every change the export holds (default: the fields its
+    #: rows name; say so when a field is tracked but happens to have no change yet).
+    tracks: list[Literal["close_date", "amount"]] | None = None
     #: stage_history: ``latest`` when the source keeps only the latest entry into each stage.
     entries: Literal["all", "latest"] = "all"
 
@@ -233,13 +231,6 @@ def _check_table(path: Path, name: str, index: int | None, spec: TableMapping) -
             ContextField(field_name, ctx.kind)
         except ValueError as exc:
             raise SourceError(f"{path}: {key}.context.{field_name}: {exc}") from None
-
-
-def _check_zone(zone: str) -> None:
-    try:
-        zoneinfo.ZoneInfo(zone)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {zone!r}") from None
 
 
 def _problems(exc: ValidationError, single: set[str]) -> str:

@@ -41,7 +41,7 @@ _HAS_OFFSET = r"(?:[Zz]|[+-]\d{2}(?::?\d{2})?)$"
 _DATE_ONLY = r"^\d{4}-\d{2}-\d{2}$"
 #: A local time the clocks pass twice (when they go back) is the later of the two instants, so
 #: an event is never placed before it happened; one they skip is moved past the gap.
-_LATER = False
+LATER_INSTANT = False
 _TRUE = {"true", "1", "yes", "y", "t"}
 _FALSE = {"false", "0", "no", "n", "f"}
 
@@ -121,7 +121,7 @@ def parse_timestamps(
         else:
             local = pd.to_datetime(text[naive], format="ISO8601", errors="coerce")
             parsed[naive] = (
-                local.dt.tz_localize(naive_timezone, ambiguous=_LATER,
+                local.dt.tz_localize(naive_timezone, ambiguous=LATER_INSTANT,
                                      nonexistent="shift_forward")
                 .dt.tz_convert("UTC")
                 .astype(UTC_DTYPE)

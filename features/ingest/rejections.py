@@ -44,7 +44,6 @@ SKIP_REASONS: dict[str, str] = {
     "untracked_field": "a field-history row for a field dealrisk does not use (not an error)",
     "merged": "its content was merged into another row (the detail says which)",
     "not_linked": "not linked to any deal (nothing to learn from it)",
-    "not_done": "an open task already past its due date: it did not happen",
     "unreferenced": "a side-table row no row of its table refers to",
 }
 

@@ -47,11 +47,6 @@ class IngestResult:
         fc = self.file_counts
         return bool((fc["read"] == fc["accepted"] + fc["skipped"] + fc["rejected"]).all())
 
-    @property
-    def accepted_deals(self) -> int:
-        """Deals in the canonical tables (0: nothing usable came through)."""
-        return len(self.histories.deals)
-
     def reason_counts(self) -> pd.Series:
         """Number of rejected rows per reason, most frequent first."""
         return self.rejections["reason"].value_counts()

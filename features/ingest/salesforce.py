@@ -22,12 +22,17 @@ What real exports need, and what this reader does about it:
   ``CallType`` (Inbound / Outbound) for calls; tasks and events with neither fall back to the
   journey config's subject rules, then to seller-initiated.  Salesforce writes email tasks as
   ``Email: <subject>`` in both directions, so the subject is only a fallback.
-- **Open tasks** (``IsClosed`` false, or ``Status`` other than Completed) are planned steps: due
-  at ``ActivityDate`` and known from ``CreatedDate``; one already past its due date at the
-  export time did not happen and is skipped (``not_done``).
+- **Tasks and events on other records** (an account, a case: a ``WhatId`` that is not an
+  opportunity's ``006...``, or none) are skipped as ``not_linked``, not errors.
+- **Open tasks** (``IsClosed`` false, or ``Status`` other than Completed) are planned steps:
+  known from ``CreatedDate`` as a booked next step, due at the end of ``ActivityDate``.  One
+  still open after its due date counts from then on as a seller task at that date: whether a
+  task would be done is not known when it is booked, so an export taken at any time reads it
+  the same way (skipping it would hide, in the past, a next step that was booked then).
 - **Field history**: ``OpportunityFieldHistory`` rows of other fields (``StageName``,
-  ``Owner``, ``created`` ...) are skipped, not errors.  Without ``OpportunityFieldHistory``, the
-  close-date and amount history comes from ``OpportunityHistory`` (Salesforce writes a row there
+  ``Owner``, ``created`` ...) are skipped, not errors.  A field it has no row of (its history
+  tracking is off), or all of them without the file: the close-date and amount history comes
+  from ``OpportunityHistory`` (Salesforce writes a row there
   whenever the stage, amount, probability or close date changes); without either, the features
   that need it are left out (:mod:`features.profile`), never back-dated.
 
@@ -91,13 +96,11 @@ _TRACKED_FIELDS = {"CloseDate": "close_date", "Amount": "amount"}
 _DERIVED_CHANGES = "#field_changes"
 
 
-def read_salesforce(directory: Path, config: JourneyConfig, export_time: pd.Timestamp | None
-                    = None) -> RawExport:
+def read_salesforce(directory: Path, config: JourneyConfig) -> RawExport:
     """Read a Salesforce export directory into raw canonical tables (see the module doc).
 
-    ``export_time`` decides which open tasks are already past due.  Raises
-    :class:`SourceError` when the directory or ``Opportunity`` is missing, or when a present
-    file lacks a required column.
+    Raises :class:`SourceError` when the directory or ``Opportunity`` is missing, or when a
+    present file lacks a required column.
     """
     frames = read_export(directory, SALESFORCE_REQUIRED, primary="Opportunity")
     for name, columns in ID_COLUMNS.items():
@@ -107,18 +110,13 @@ def read_salesforce(directory: Path, config: JourneyConfig, export_time: pd.Time
                     frames[name][column] = normalise_ids(frames[name][column])
 
     tables = {"deals": _deals(frames["Opportunity"])}
-    tracked: tuple[str, ...] = ()
     if "OpportunityHistory" in frames:
         tables["stage_history"] = _stage_history(frames["OpportunityHistory"])
-    if "OpportunityFieldHistory" in frames:
-        tables["field_history"] = _field_history(frames["OpportunityFieldHistory"])
-        tracked = ("close_date", "amount")
-    elif "OpportunityHistory" in frames:
-        derived = _changes_from_stage_rows(frames["OpportunityHistory"])
-        if derived is not None:
-            tables["field_history"], tracked = derived
+    tables_fh, tracked = _close_date_and_amount_history(frames, config)
+    if tables_fh is not None:
+        tables["field_history"] = tables_fh
     directions = _email_directions(frames.get("EmailMessage"), frames.get("Task"))
-    acts = [_tasks(frames["Task"], config, directions, export_time)] if "Task" in frames else []
+    acts = [_tasks(frames["Task"], config, directions)] if "Task" in frames else []
     acts += [_events(frames["Event"], config)] if "Event" in frames else []
     if "EmailMessage" in frames:
         acts.append(_email_messages(frames["EmailMessage"], frames.get("Task"), config))
@@ -136,6 +134,7 @@ def read_salesforce(directory: Path, config: JourneyConfig, export_time: pd.Time
                                         frames.get("DatedConversionRate"))
     profile = PipelineProfile(
         source="salesforce", tracked_fields=tracked,
+        stage_entries="all" if "OpportunityHistory" in frames else "none",
         has_activities="Task" in frames or "Event" in frames or "EmailMessage" in frames,
         has_contacts="OpportunityContactRole" in frames)
     side = [{"table": "currency rates", "file": str(frames[n]["_file"].iloc[0]),
@@ -161,6 +160,36 @@ def _stage_history(hist: pd.DataFrame) -> RawTable:
     return RawTable("stage_history", _pick(hist, mapping), mapping)
 
 
+def _close_date_and_amount_history(frames: dict[str, pd.DataFrame], config: JourneyConfig
+                                   ) -> tuple[RawTable | None, tuple[str, ...]]:
+    """The close-date and amount changes, and which of the two fields have a history.
+
+    A field with rows in ``OpportunityFieldHistory`` takes its history from there (field history
+    tracking is on for it); a field with none, from the values on ``OpportunityHistory`` rows.
+    """
+    parts, tracked = [], []
+    if "OpportunityFieldHistory" in frames:
+        own = _field_history(frames["OpportunityFieldHistory"])
+        parts.append(own)
+        tracked = [f for f in _TRACKED_FIELDS.values() if (own.frame["field"] == f).any()]
+    missing = tuple(f for f in _TRACKED_FIELDS.values() if f not in tracked)
+    if missing and "OpportunityHistory" in frames:
+        derived = _changes_from_stage_rows(frames["OpportunityHistory"],
+                                           config.timestamps.naive_timezone, missing)
+        if derived is not None:
+            parts.append(derived[0])
+            tracked += derived[1]
+    if not parts:
+        return None, ()
+    if len(parts) == 1:
+        return parts[0], tuple(f for f in _TRACKED_FIELDS.values() if f in tracked)
+    labels = {c: " / ".join(dict.fromkeys(p.label(c) for p in parts))
+              for c in parts[0].source_columns}
+    frame = pd.concat([p.frame for p in parts], ignore_index=True)
+    return RawTable("field_history", frame, labels), tuple(
+        f for f in _TRACKED_FIELDS.values() if f in tracked)
+
+
 def _field_history(hist: pd.DataFrame) -> RawTable:
     mapping = {"change_id": "Id", "deal_id": "OpportunityId", "field_raw": "Field",
                "old_value": "OldValue", "new_value": "NewValue", "changed_at": "CreatedDate"}
@@ -169,7 +198,9 @@ def _field_history(hist: pd.DataFrame) -> RawTable:
     return RawTable("field_history", frame, {**mapping, "field": "Field"})
 
 
-def _changes_from_stage_rows(hist: pd.DataFrame) -> tuple[RawTable, tuple[str, ...]] | None:
+def _changes_from_stage_rows(hist: pd.DataFrame, naive_timezone: str | None,
+                             wanted: tuple[str, ...] = tuple(_TRACKED_FIELDS.values())
+                             ) -> tuple[RawTable, tuple[str, ...]] | None:
     """Close-date and amount history from the values on OpportunityHistory rows.
 
     Per deal and field: the value on its first row (a starting value: old == new) and every
@@ -178,12 +209,14 @@ def _changes_from_stage_rows(hist: pd.DataFrame) -> tuple[RawTable, tuple[str, .
     ``OpportunityHistory.csv#field_changes`` with the row number of the OpportunityHistory row
     that shows the value.
     """
-    fields = [(f, src) for src, f in _TRACKED_FIELDS.items() if src in hist.columns]
+    fields = [(f, src) for src, f in _TRACKED_FIELDS.items()
+              if src in hist.columns and f in wanted]
     if not fields:
         return None
     text = text_getter(hist)
     deal = text("OpportunityId")
-    order = pd.DataFrame({"deal": deal, "at": text("CreatedDate"), "row": hist["_row"]}
+    at, _ = parse_timestamps(text("CreatedDate"), naive_timezone)  # in time, not text, order
+    order = pd.DataFrame({"deal": deal, "at": at, "row": hist["_row"]}
                          ).sort_values(["deal", "at", "row"], kind="stable").index
     rows = hist.loc[order]
     first_row = ~deal[order].eq(deal[order].shift())
@@ -219,8 +252,7 @@ def _email_directions(messages: pd.DataFrame | None, tasks: pd.DataFrame | None)
     return out[~out.index.duplicated(keep="first")]
 
 
-def _tasks(tasks: pd.DataFrame, config: JourneyConfig, directions: pd.Series,
-           export_time: pd.Timestamp | None) -> RawTable:
+def _tasks(tasks: pd.DataFrame, config: JourneyConfig, directions: pd.Series) -> RawTable:
     text = text_getter(tasks)
     kind = text("TaskSubtype").where(text("TaskSubtype").str.strip() != "", text("Type"))
     done = _task_done(text)
@@ -228,15 +260,8 @@ def _tasks(tasks: pd.DataFrame, config: JourneyConfig, directions: pd.Series,
     when = text("CompletedDateTime").where(text("CompletedDateTime").str.strip() != "",
                                            text("CreatedDate").where(done, due))
     known = directions.reindex(text("Id").to_numpy()).fillna("").to_numpy()
-    out = _activities(tasks, kind, when, text("CallType"), config,
-                      pd.Series(known, index=tasks.index, dtype="str"))
-    if export_time is not None:
-        due_at, _ = parse_timestamps(due.where(~done, ""), config.timestamps.naive_timezone)
-        overdue = ~done & due_at.notna() & (due_at <= export_time)
-        out.frame[SKIP] = np.where(overdue, "not_done", "")
-        out.frame[SKIP_DETAIL] = np.where(overdue, "an open task past its due date at the "
-                                          "export time: it did not happen", "")
-    return out
+    return _activities(tasks, kind, when, text("CallType"), config,
+                       pd.Series(known, index=tasks.index, dtype="str"))
 
 
 def _task_done(text) -> pd.Series:
@@ -290,6 +315,10 @@ def _activities(frame: pd.DataFrame, kind: pd.Series, when: pd.Series,
         "contact_id": text("WhoId"), "subject": text("Subject"),
         "_file": frame["_file"], "_row": frame["_row"],
     }, index=frame.index)
+    # a task or event on an account, a case or nothing is not about a deal: skipped, not wrong
+    unlinked = ~text("WhatId").str.strip().str.startswith(OPPORTUNITY_PREFIX)
+    out[SKIP] = np.where(unlinked, "not_linked", "")
+    out[SKIP_DETAIL] = np.where(unlinked, "its WhatId is not an opportunity", "")
     return RawTable("activities", out)
 
 

@@ -1,10 +1,10 @@
 """Salesforce record ids: the 15-character form and the 18-character form with its checksum.
 
 Salesforce ids are case-sensitive 15-character strings; the API and most exports add a
-3-character checksum that encodes the case of the 15 (so the 18-character id is
-case-insensitive).  Reports and older tools write 15 characters, so one export can hold both
-forms of the same id (``Opportunity.Id`` 15, ``Task.WhatId`` 18).  Readers bring every id to the
-18-character form; text that is not a Salesforce id is left as it is.
+3-character checksum that encodes the case of the 15 (for tools that compare text without
+case).  Reports and older tools write 15 characters, so one export can hold both forms of the
+same id (``Opportunity.Id`` 15, ``Task.WhatId`` 18).  Readers bring every 15-character id to the
+18-character form and keep 18-character ones as written; other text is left as it is.
 
 Example:
     >>> to_18("0065g00000AbCdE")
@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pandas as pd
 
 _ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
 _ID15 = re.compile(r"^[a-zA-Z0-9]{15}$")
-_ID18 = re.compile(r"^[a-zA-Z0-9]{18}$")
 
 
 def checksum(id15: str) -> str:
@@ -58,9 +58,15 @@ def normalise_ids(values: pd.Series) -> pd.Series:
         ['0065g00000AbCdEAAV', 'x']
     """
     text = values.astype("str").fillna("")
-    is15 = text.str.len() == 15
+    is15 = (text.str.len() == 15) & text.str.fullmatch(r"[a-zA-Z0-9]{15}").fillna(False)
     if not is15.any():
         return text
-    distinct = pd.unique(text[is15])
-    lookup = {v: to_18(v) for v in distinct}
-    return text.where(~is15, text[is15].map(lookup))
+    ids = text[is15].to_numpy(dtype="U15")
+    chars = np.frombuffer(ids.astype("S15").tobytes(), dtype=np.uint8).reshape(-1, 3, 5)
+    capitals = (chars >= ord("A")) & (chars <= ord("Z"))
+    bits = (capitals * (1 << np.arange(5))).sum(axis=2)
+    suffix = np.asarray(list(_ALPHABET))[bits]
+    full = np.char.add(np.char.add(np.char.add(ids, suffix[:, 0]), suffix[:, 1]), suffix[:, 2])
+    out = text.copy()
+    out[is15] = full
+    return out

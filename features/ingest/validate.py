@@ -221,7 +221,7 @@ def _validate_deals(deals: _Work, config: JourneyConfig, export_time: pd.Timesta
     early = deals.df["closed_at"].notna() & (deals.df["closed_at"] < deals.df["created_at"])
     deals.reject(early, "closed_at", "before_deal_created", detail="closed before it was created")
     _decide_outcomes(deals, config)
-    _fill_close_times(deals, stages, export_time)
+    _fill_close_times(deals, stages, export_time, tz)
     return deals
 
 
@@ -254,9 +254,9 @@ def _parse_context(deals: _Work, profile: PipelineProfile, numbers: NumberFormat
     for ctx in profile.context:
         if ctx.kind != "number":
             continue
-        text = deals.text(ctx.name)
+        text = deals.text(ctx.name).str.strip()
         values, bad = parse_amounts(text.str.lstrip("-"), numbers)
-        negative = text.str.strip().str.startswith("-")
+        negative = text.str.startswith("-")
         deals.reject(bad, ctx.name, "bad_value",
                      detail=f"context field {ctx.name} must be a number")
         deals.df[ctx.name] = values.where(~negative, -values).reindex(deals.df.index)
@@ -309,18 +309,18 @@ def _decide_outcomes(deals: _Work, config: JourneyConfig) -> None:
     deals.df["close_reason"] = reason.where(deals.df["outcome"].notna() & ~blank(reason))
 
 
-def _fill_close_times(deals: _Work, stages: pd.DataFrame, export_time: pd.Timestamp) -> None:
+def _fill_close_times(deals: _Work, stages: pd.DataFrame, export_time: pd.Timestamp,
+                      naive_timezone: str | None) -> None:
     closed_rows = stages[stages["status"].isin(["won", "lost"])]
     entered = closed_rows.groupby("deal_id")["entered_at"].max()
     df = deals.df
     closed = df["outcome"].notna()
     fill = closed & df["closed_at"].isna()
     guess = _lookup(df["deal_id"], entered, df["closed_at"].dtype)
-    # a close date alone says the deal closed some time that day: known once the day is over
-    raw_date = deals.raw.text("expected_close_date").reindex(df.index).str.strip()
-    day_end = df["expected_close_date"] + pd.Timedelta(days=1) - pd.Timedelta(milliseconds=1)
-    guess = guess.fillna(day_end.where(raw_date.str.fullmatch(r"\d{4}-\d{2}-\d{2}"),
-                                       df["expected_close_date"]))
+    # the close date as the time of an event: a date alone is known once its day is over
+    close_event, _ = parse_timestamps(deals.raw.text("expected_close_date").reindex(df.index),
+                                      naive_timezone, "end")
+    guess = guess.fillna(close_event)
     guess = guess.clip(lower=df["created_at"], upper=export_time)
     df.loc[fill, "closed_at"] = guess[fill]
     deals.reject(closed & df["closed_at"].isna(), "closed_at", "closed_without_outcome",

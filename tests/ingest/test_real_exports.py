@@ -7,7 +7,8 @@ Fixtures:
   ``EUR 48,000.00``, ``$9,500`` and empty; an opportunity with no account; a quoted multi-line
   Description; ``+0000`` offsets; ``Email: ...`` tasks in both directions with EmailMessage's
   ``Incoming`` flag (and an email with no task); field history of other fields (``created``,
-  ``StageName``, ``Owner``); an open task due after the export and one already overdue;
+  ``StageName``, ``Owner``); an open task due after the export and one still open after its
+  due date; a task on an account (not a deal);
   CurrencyType and DatedConversionRate (EUR at 0.92 until April, 0.95 after).
 - tests/fixtures/hubspot_ui: what HubSpot's export button writes -- label-named columns, local
   times without an offset, one file per activity type, owner names (one deal unassigned), the
@@ -58,7 +59,7 @@ def test_salesforce_export_loses_nothing(sf):
         ("OpportunityFieldHistory.csv", 1, "untracked_field"),
         ("OpportunityFieldHistory.csv", 2, "untracked_field"),
         ("OpportunityFieldHistory.csv", 5, "untracked_field"),
-        ("Task.csv", 6, "not_done")]
+        ("Task.csv", 8, "not_linked")]  # an email on the account, not on a deal
     fc = sf.file_counts
     assert (fc["read"] == fc["accepted"] + fc["skipped"] + fc["rejected"]).all()
 
@@ -68,7 +69,7 @@ def test_15_and_18_character_ids_are_one_id(sf):
     assert sorted(deals["deal_id"]) == [f"{SF}{x}AAF" for x in ("AbCd1", "MnOp3", "QrSt4",
                                                                   "XyZw2")]
     acts = sf.histories.activities
-    assert set(acts["deal_id"]) <= set(deals["deal_id"]) and len(acts) == 10
+    assert set(acts["deal_id"]) <= set(deals["deal_id"]) and len(acts) == 11
 
 
 def test_amounts_as_written_and_one_reporting_currency(sf):
@@ -96,10 +97,15 @@ def test_direction_from_what_salesforce_records(sf):
     assert acts.loc["00U5g00000Ev001AAA", "action"] == "agree_evaluation_plan"
 
 
-def test_an_open_task_is_a_booked_step(sf):
-    task = sf.histories.activities.set_index("activity_id").loc["00T5g00000Tk005AAA"]
+def test_an_open_task_is_a_booked_step_due_at_its_due_date(sf):
+    acts = sf.histories.activities.set_index("activity_id")
+    task = acts.loc["00T5g00000Tk005AAA"]
     assert task["recorded_at"] == ts("2024-05-20T09:00:00Z")
-    assert task["occurred_at"] > EXPORT  # due after the export: a next step, not an activity
+    assert task["occurred_at"] == ts("2024-06-10T23:59:59.999Z")  # due after the export
+    # still open after its due date: read the same way by an export taken at any time
+    overdue = acts.loc["00T5g00000Tk006AAA"]
+    assert (overdue["recorded_at"], overdue["occurred_at"]) == (
+        ts("2024-04-20T09:00:00Z"), ts("2024-05-01T23:59:59.999Z"))
 
 
 def test_other_field_history_fields_are_skipped_not_rejected(sf):
@@ -195,6 +201,31 @@ def test_no_field_history_file_takes_the_history_from_opportunity_history(fixtur
     assert result.balanced
 
 
+def test_a_field_without_field_history_rows_takes_opportunity_history(fixtures, tmp_path):
+    """Field history tracking may be on for the close date and off for the amount."""
+    folder = tmp_path / "sf"
+    shutil.copytree(fixtures / "salesforce_real", folder)
+    ofh = pd.read_csv(folder / "OpportunityFieldHistory.csv", dtype=str)
+    ofh[ofh["Field"] != "Amount"].to_csv(folder / "OpportunityFieldHistory.csv", index=False)
+    result = ingest(folder)
+    assert result.histories.profile.tracked_fields == ("close_date", "amount")
+    changes = result.histories.field_history
+    assert set(changes.loc[changes["field"] == "close_date", "change_id"]) == {
+        "0175g00000Fh004AAA"}                                       # from the field history
+    assert changes.loc[changes["field"] == "amount", "change_id"].str.contains(
+        "#Amount#").all()                                           # from OpportunityHistory
+    assert result.balanced
+
+
+def test_no_stage_history_leaves_the_stage_features_out(fixtures, tmp_path):
+    folder = tmp_path / "sf"
+    shutil.copytree(fixtures / "salesforce_real", folder)
+    (folder / "OpportunityHistory.csv").unlink()
+    profile = ingest(folder).histories.profile
+    assert profile.stage_entries == "none"
+    assert {"days_in_step", "regressions"} <= set(profile.left_out())
+
+
 def test_no_history_at_all_leaves_the_dependent_features_out(fixtures, tmp_path):
     folder = tmp_path / "sf"
     shutil.copytree(fixtures / "salesforce_real", folder)
@@ -211,8 +242,7 @@ def test_no_history_at_all_leaves_the_dependent_features_out(fixtures, tmp_path)
 def test_hubspot_ui_export_loses_nothing(hs):
     assert hs.rejections.empty and hs.balanced
     assert records(hs.skipped, ["file", "row", "reason"]) == [
-        ("contacts.csv", 5, "not_linked"), ("emails.csv", 4, "not_linked"),
-        ("tasks.csv", 2, "not_done")]
+        ("contacts.csv", 5, "not_linked"), ("emails.csv", 4, "not_linked")]
 
 
 def test_hubspot_local_times_and_names(hs):
@@ -233,7 +263,7 @@ def test_hubspot_direction_from_what_hubspot_records(hs):
     direction = acts["direction"].to_dict()
     assert direction == {"7001": "seller", "7401": "seller", "7002": "buyer", "7101": "seller",
                          "7201": "seller", "7202": "buyer", "7301": "seller", "7003": "seller",
-                         "7102": "buyer"}
+                         "7102": "buyer", "7302": "seller"}
     assert acts.loc["7101", "action"] == "confirm_problem"
     assert acts.loc["7401", "type"] == "other"  # a note
 

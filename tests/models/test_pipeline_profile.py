@@ -42,7 +42,11 @@ def test_the_model_carries_the_profile_and_its_schema(result):
                                    "days_since_close_push", "planned_cycle_days"}
     importance = model.feature_importance("split")
     assert (importance.loc[list(model.left_out)] == 0).all().all()
-    assert importance.loc[["seats", "plan"]].to_numpy().sum() >= 0
+    # the model sees the context fields' values (seats as numbers, plan as category codes)
+    x = model._matrix(result.holdout.head(50))
+    seats = x[:, model.feature_names_.index("seats")]
+    np.testing.assert_array_equal(seats, result.holdout["seats"].head(50).to_numpy(np.float32))
+    assert set(np.unique(x[:, model.feature_names_.index("plan")])) <= {0.0, 1.0, 2.0}
 
 
 def test_left_out_features_stay_out_at_predict_whatever_the_rows_hold(result):

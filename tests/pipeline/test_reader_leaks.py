@@ -46,7 +46,37 @@ SHAPES = {
 def pipeline():
     pipe = simulate_frames(1200, seed=11)
     export = pd.Timestamp(pipe.summary.exported_at)
-    return pipe.tables, export, export - pd.Timedelta(days=150)
+    at = export - pd.Timedelta(days=150)
+    return _with_open_tasks(pipe.tables, at), export, at
+
+
+def _with_open_tasks(tables, at: pd.Timestamp):
+    """Tasks the simulator does not write, around ``at``: one booked before and done after it,
+    one still open at the export and due before ``at``, one still open and due after it."""
+    opp = tables["Opportunity"]
+    created = pd.to_datetime(opp["CreatedDate"], utc=True, format="ISO8601")
+    deals = opp.loc[created < at - pd.Timedelta(days=40), "Id"].head(90).tolist()
+    day = pd.Timedelta(days=1)
+
+    def iso(t: pd.Timestamp) -> str:
+        return t.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+    kinds = {  # (created, due, completed)
+        "done_later": (at - 5 * day, at + 3 * day, at + 3 * day),
+        "open_overdue": (at - 20 * day, at - 10 * day, None),
+        "open_due_later": (at - 3 * day, at + 10 * day, None)}
+    rows = []
+    for i, deal in enumerate(deals):
+        name = list(kinds)[i % 3]
+        made, due, done = kinds[name]
+        rows.append({"Id": f"00TX{i:014d}", "WhatId": deal, "WhoId": "", "OwnerId": "",
+                     "Subject": f"Send the {name.replace('_', ' ')} document",
+                     "TaskSubtype": "Task", "Type": "Other", "CallType": "",
+                     "Status": "Completed" if done else "Not Started",
+                     "ActivityDate": due.strftime("%Y-%m-%d"),
+                     "CompletedDateTime": iso(done) if done else "", "CreatedDate": iso(made)})
+    tasks = pd.concat([tables["Task"], pd.DataFrame(rows)], ignore_index=True).fillna("")
+    return {**tables, "Task": tasks}
 
 
 def _ingest(shape: str, tables, at: pd.Timestamp, folder: Path) -> DealHistories:
@@ -106,11 +136,18 @@ def test_features_at_t_do_not_depend_on_what_came_later(both, pipeline):
     a, b = _features(full, at), _features(then, at)
     assert len(a) >= 100 and sorted(a.index) == sorted(b.index)  # the same deals are open at T
     b = b.loc[a.index]
-    if shape == "hubspot":  # only the latest entry into a stage: a later re-entry hides it
+    if shape == "hubspot":
+        # The one thing a HubSpot export cannot give: it keeps only the latest entry into each
+        # stage, so when a deal enters again after T a stage it was in by T, the earlier visit
+        # is gone and its step at T (and the days in it) reads from the entries that remain.
+        # That limit is stated (features/ingest/hubspot.py), confined to those deals and to
+        # those three features; every other feature of theirs is equal.
         ids = {str(int(d[3:])) for d in _reentered_after(pipeline[0], at)}
-        keep = ~a.index.isin(ids)
-        assert keep.mean() > 0.8
-        a, b = a[keep], b[keep]
+        again = a.index.isin(ids)
+        assert 0 < again.sum() < 0.2 * len(a)
+        stage_position = {"current_step", "days_in_step", "days_in_step_vs_won"}
+        assert set(_differences(a[again], b[again])) <= stage_position
+        a, b = a[~again], b[~again]
     assert _differences(a, b) == {}
 
 
@@ -132,6 +169,16 @@ def test_what_the_export_cannot_tell_is_left_out_in_both(both):
         assert left_out == set()
     rows = _features(full, at)
     assert rows[sorted(left_out)].isna().all().all()
+
+
+def test_open_tasks_are_next_steps_at_t_in_every_export(both):
+    """The injected tasks: booked at T whether they were done later, are still open after their
+    due date, or are due later; one overdue at T is not a next step (in both exports)."""
+    shape, full, then, at = both
+    if shape == "few_stage":  # a spreadsheet without tasks
+        return
+    a = _features(full, at)
+    assert a["open_next_step"].sum() >= 30  # 60 of the 90 tasks are booked steps at T
 
 
 def test_the_audit_catches_a_back_dated_close_date(pipeline, tmp_path):

@@ -57,8 +57,9 @@ def truncate(tables: Tables, at: pd.Timestamp) -> Tables:
     """The Salesforce export as taken at ``at``: what the CRM held then, and nothing later.
 
     Rows created after ``at`` are dropped (a meeting booked by then for later stays: it was in
-    the calendar); a deal that closed later is open, without close reason; its stage, amount and
-    close date are the ones it had at ``at`` (rolled back through its field history).
+    the calendar); a task created by then and completed later is open (not started, due at its
+    activity date); a deal that closed later is open, without close reason; its stage, amount
+    and close date are the ones it had at ``at`` (rolled back through its field history).
     """
     at = pd.Timestamp(at).tz_convert("UTC")
 
@@ -81,7 +82,7 @@ def truncate(tables: Tables, at: pd.Timestamp) -> Tables:
         opp[field] = opp["Id"].map(first_later).fillna(opp[field])
     out = {**tables, "Opportunity": opp, "OpportunityHistory": history,
            "OpportunityFieldHistory": upto(changes, "CreatedDate"),
-           "Task": upto(tables["Task"], "CreatedDate"),
+           "Task": _reopen_later_tasks(upto(tables["Task"], "CreatedDate"), at),
            "Event": upto(tables["Event"], "CreatedDate"),
            "OpportunityContactRole": upto(tables["OpportunityContactRole"], "CreatedDate")}
     if "EmailMessage" in tables:  # a message goes with its task (logged when the task was)
@@ -89,6 +90,18 @@ def truncate(tables: Tables, at: pd.Timestamp) -> Tables:
         out["EmailMessage"] = em[em["ActivityId"].isin(out["Task"]["Id"])
                                  | (em["ActivityId"] == "")]
     return {name: frame.reset_index(drop=True) for name, frame in out.items()}
+
+
+def _reopen_later_tasks(tasks: pd.DataFrame, at: pd.Timestamp) -> pd.DataFrame:
+    """Tasks completed after ``at`` were still open then."""
+    done = tasks["CompletedDateTime"].where(tasks["CompletedDateTime"] != "")
+    later = (_utc(done) > at).to_numpy()
+    tasks = tasks.copy()
+    tasks.loc[later, "CompletedDateTime"] = ""
+    tasks.loc[later, "Status"] = "Not Started"
+    if "IsClosed" in tasks:
+        tasks.loc[later, "IsClosed"] = "false"
+    return tasks
 
 
 # ----------------------------------------------------------------------------- shapes
@@ -245,8 +258,10 @@ def _hubspot_activities(tables: Tables, local) -> Tables:
             "Meeting name": events["Subject"],
             "Meeting source": np.where(events["Subject"].str.contains("requested by customer"),
                                        "MEETINGS_PUBLIC", "CRM_UI")}),
-        "tasks": common(todo, "CompletedDateTime").assign(**{
-            "Task title": todo["Subject"], "Task status": "COMPLETED"}),
+        "tasks": common(todo.assign(CompletedDateTime=todo["CompletedDateTime"].where(
+            todo["CompletedDateTime"] != "", todo["ActivityDate"])), "CompletedDateTime").assign(**{
+            "Task title": todo["Subject"],
+            "Task status": np.where(todo["Status"] == "Completed", "COMPLETED", "NOT_STARTED")}),
     }
     return {name: frame.reset_index(drop=True) for name, frame in out.items()}
 
