@@ -136,6 +136,12 @@ DEALS = TableSpec(
         _c("expected_close_date", "datetime", False,
            "Latest expected close date; its history is in field_history."),
         _c("name", "str", False, "Deal name (never used as a feature)."),
+        _c("owner_name", "str", False,
+           "The owner's name where the export has it (shown instead of owner_id; never used "
+           "as a feature)."),
+        _c("account_name", "str", False,
+           "The account's name where the export has it (shown instead of account_id; never "
+           "used as a feature)."),
         _c("segment", "str", False, "Customer segment, e.g. SMB / Mid-Market / Enterprise."),
         _c("region", "str", False, "Sales region."),
         _c("industry", "str", False, "Account industry."),

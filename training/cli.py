@@ -301,15 +301,23 @@ def train(
     truth: Annotated[Path | None, typer.Option(
         help="Simulator truth/ folder: adds the oracle baseline.")] = None,
     run_name: Annotated[str | None, typer.Option(help="MLflow run name.")] = None,
+    drop_feature: Annotated[list[str] | None, typer.Option(
+        help="Leave this feature out (e.g. a likely leak the guard reported); repeatable."
+    )] = None,
 ) -> None:
-    """Train the stall and no-decision models, log the run to MLflow and register the model."""
+    """Train the stall, no-decision and win models, log the run to MLflow and register them.
+
+    The model is registered under the pipeline's own name (dealrisk-<pipeline>) and becomes
+    that pipeline's champion only if it beats the current one on the same held-out rows.
+    """
     from training.model import TrainConfig
 
     with reported_errors():
         if not (math.isfinite(learning_rate) and learning_rate > 0):
             raise CliError(f"--learning-rate {learning_rate} must be a number above 0")
         config = TrainConfig(horizon_days=horizon, learning_rate=learning_rate,
-                             num_leaves=num_leaves, n_estimators=n_estimators, seed=seed)
+                             num_leaves=num_leaves, n_estimators=n_estimators, seed=seed,
+                             drop_features=tuple(drop_feature or ()))
         run_train(canonical, config=config, truth=truth, run_name=run_name)
 
 
@@ -331,6 +339,8 @@ def run_train(canonical: Path, *, config: TrainConfig | None = None, truth: Path
     truth_daily = _read_truth(truth)
     if histories.deals.empty:
         raise NothingUsable(_no_deals(canonical))
+    if config is not None:
+        _check_dropped(config.drop_features, histories.profile.schema().names)
     uri = setup_tracking()
     with progress_bar(console) as bar:
         task = bar.add_task("training", total=None)
@@ -348,6 +358,13 @@ def run_train(canonical: Path, *, config: TrainConfig | None = None, truth: Path
         tracked = log_training(result, run_name=run_name, source=str(canonical.absolute()))
     print_training(console, result, tracked, uri)
     return result, tracked
+
+
+def _check_dropped(dropped: tuple[str, ...], names: list[str]) -> None:
+    unknown = [n for n in dropped if n not in names]
+    if unknown:
+        raise CliError(f"--drop-feature {', '.join(unknown)}: not a feature of this pipeline "
+                       f"(features: {', '.join(names)})")
 
 
 def _read_truth(truth: Path | None) -> pd.DataFrame | None:
@@ -369,8 +386,9 @@ def rank(
     canonical: Annotated[Path, typer.Argument(help="Directory written by `dealrisk ingest`.")],
     out: Annotated[Path, typer.Option(help="Where ranking.csv and ranking.html go.")] = Path(
         "out/report"),
-    model: Annotated[str, typer.Option(help="Registered model URI (alias or version).")] = (
-        "models:/dealrisk@champion"),
+    model: Annotated[str | None, typer.Option(
+        help="Registered model URI (alias or version); default: the pipeline's champion, "
+             "models:/dealrisk-<pipeline>@champion.")] = None,
     as_of: Annotated[str | None, typer.Option(
         help="Rank deals open at this time (ISO 8601 with offset); default: the export time."
     )] = None,
@@ -381,12 +399,13 @@ def rank(
         run_rank(canonical, out, model_uri=model, as_of=as_of, top=top)
 
 
-def run_rank(canonical: Path, out: Path, *, model_uri: str = "models:/dealrisk@champion",
+def run_rank(canonical: Path, out: Path, *, model_uri: str | None = None,
              as_of: str | None = None, top: int = 15) -> dict[str, Path]:
     """Score and rank open deals with a registered model; return the written report paths.
 
-    With no deal open at the as-of time the (empty) reports are written, then
-    :class:`NothingUsable` says so.
+    ``model_uri`` defaults to the pipeline's champion; a model trained on another pipeline, or
+    on features this export cannot give, is refused.  With no deal open at the as-of time the
+    (empty) reports are written, then :class:`NothingUsable` says so.
 
     Example:
         >>> # paths = run_rank(Path("out/canonical"), Path("out/report"))
@@ -396,23 +415,32 @@ def run_rank(canonical: Path, out: Path, *, model_uri: str = "models:/dealrisk@c
     from training.ranking import rank_open_deals
     from training.report import write_reports
     from training.reporting import print_ranking
-    from training.tracking import load_model, setup_tracking
+    from training.tracking import champion_uri, load_model, registered_name, setup_tracking
 
     stamp = parse_time_option("--as-of", as_of) if as_of is not None else None
     histories, export_time = load_canonical(canonical)
     when = check_known("--as-of", stamp, export_time) if stamp is not None else export_time
+    pipeline = histories.profile.name
+    own = registered_name(pipeline)
+    uri = model_uri or champion_uri(pipeline)
     setup_tracking()
     try:
-        with console.status(f"loading {escape(model_uri)}"):
-            risk_model = load_model(model_uri)
+        with console.status(f"loading {escape(uri)}"):
+            risk_model = load_model(uri)
     except MlflowException as exc:
-        raise CliError(f"--model {model_uri}: cannot load it ({exc.message}); train one with "
-                       f"`dealrisk train`") from None
+        hint = (f"pipeline {pipeline!r} has no champion yet; train one with `dealrisk train "
+                f"{canonical}`" if model_uri is None else
+                "train one with `dealrisk train`")
+        raise CliError(f"--model {uri}: cannot load it ({exc.message}); {hint}") from None
     problems = risk_model.mismatch(histories.profile)
+    if risk_model.profile.name != pipeline:
+        problems.insert(0, f"it belongs to pipeline {risk_model.profile.name!r}, not "
+                           f"{pipeline!r}")
     if problems:
-        raise CliError(f"--model {model_uri} (version {risk_model.version}) was not trained on "
-                       f"a pipeline like {canonical}: {'; '.join(problems)}; train one on it "
-                       "(`dealrisk train`) and pass --model models:/dealrisk/<version>")
+        raise CliError(f"--model {uri} (version {risk_model.version}) cannot score {canonical}: "
+                       f"{'; '.join(problems)}; train one on it (`dealrisk train {canonical}`) "
+                       f"and rank with its champion (the default) or --model "
+                       f"models:/{own}/<version>")
     with console.status("scoring open deals"):
         ranking = rank_open_deals(risk_model, histories, when)
     with writing(out):
@@ -441,7 +469,7 @@ def demo(
         console.rule("[bold]1. simulate a B2B pipeline")
         simulate(deals=deals, seed=seed, out=export_dir, fmt="csv", chunk_size=50_000)
         console.rule("[bold]2. ingest and validate the Salesforce-style export")
-        run_ingest(export_dir, canonical_dir)
+        run_ingest(export_dir, canonical_dir, name="demo")
         console.rule("[bold]3. point-in-time features (weekly snapshots)")
         run_features(canonical_dir, out / "features.parquet")
         console.rule("[bold]4. train, track in MLflow and register")

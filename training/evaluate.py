@@ -186,6 +186,46 @@ def bootstrap_auc(y: np.ndarray, p: np.ndarray, groups: np.ndarray, n_boot: int 
     return float(np.quantile(aucs, tail)), float(np.quantile(aucs, 1 - tail))
 
 
+def paired_bootstrap_auc_diff(y: np.ndarray, p_a: np.ndarray, p_b: np.ndarray,
+                              groups: np.ndarray, n_boot: int = 200, seed: int = 0,
+                              level: float = 0.95) -> tuple[float, float, float]:
+    """AUC(a) - AUC(b) on the same rows, with its deal-clustered paired bootstrap CI.
+
+    Both scorers are evaluated on the same resampled deals in every replicate, so the interval
+    is that of the difference (much narrower than two separate intervals).  Returns
+    (difference, low, high); NaNs when undefined.
+
+    Example:
+        >>> y = np.array([0, 1] * 50); good = y * 0.5 + np.linspace(0, 0.4, 100)
+        >>> diff, low, high = paired_bootstrap_auc_diff(y, good, np.linspace(0, 1, 100),
+        ...                                             np.arange(100), n_boot=50)
+        >>> bool(diff > 0 and low <= diff <= high)
+        True
+    """
+    y = np.asarray(y, dtype=np.float64)
+    a, b = np.asarray(p_a, dtype=np.float64), np.asarray(p_b, dtype=np.float64)
+    ok = ~(np.isnan(y) | np.isnan(a) | np.isnan(b))
+    y, a, b, g = y[ok].astype(np.int8), a[ok], b[ok], np.asarray(groups)[ok]
+    if not _two_classes(y):
+        return math.nan, math.nan, math.nan
+    diff = float(roc_auc_score(y, a) - roc_auc_score(y, b))
+    codes, uniq = pd.factorize(g)
+    order = np.argsort(codes, kind="stable")
+    starts = np.searchsorted(codes[order], np.arange(len(uniq)))
+    sizes = np.diff(np.r_[starts, len(codes)])
+    rng = np.random.default_rng(seed)
+    diffs = []
+    for _ in range(n_boot):
+        pick = rng.integers(0, len(uniq), len(uniq))
+        idx = order[np.repeat(starts[pick], sizes[pick]) + _ranges(sizes[pick])]
+        if _two_classes(y[idx]):
+            diffs.append(roc_auc_score(y[idx], a[idx]) - roc_auc_score(y[idx], b[idx]))
+    if not diffs:
+        return diff, math.nan, math.nan
+    tail = (1 - level) / 2
+    return diff, float(np.quantile(diffs, tail)), float(np.quantile(diffs, 1 - tail))
+
+
 def _ranges(sizes: np.ndarray) -> np.ndarray:
     """Concatenated ``arange(s)`` for each size."""
     total = int(sizes.sum())

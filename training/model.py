@@ -13,8 +13,16 @@
 - Monotone constraints from each feature's ``higher_is_riskier`` (risk can only rise with a
   longer buyer silence, etc.); by default (``monotone="timing"``) on the timing features of
   :data:`TIMING_FEATURES`, with ``"schema"`` on every feature with a known direction.
+- Targets: stall within the horizon, no decision and won (final outcomes); a target whose
+  windows cannot carry it (one class, fewer than :data:`MIN_CLASS_ROWS` of a class) is skipped
+  with the reason in :attr:`DealRiskModel.skipped`, never fitted to a constant.
+- Model selection per target on the validation window, among :data:`CANDIDATES`: LightGBM as
+  configured, LightGBM with ``linear_tree``, and a blend of the better tree with a logistic
+  regression on the same matrix (:class:`~training.linear.LinearScorer`; tree weights
+  :data:`BLEND_WEIGHTS`, 0 = the logistic regression alone).  The chosen one is the target's
+  :class:`TargetScorer`: one predict path, a raw log-odds margin.
 - Early stopping on the validation window; probability calibration (isotonic or Platt) on the
-  later calibration window, fitted on the booster's raw score.
+  later calibration window, fitted on the chosen scorer's raw margin.
 
 Example:
     >>> cfg = TrainConfig(horizon_days=14)
@@ -27,7 +35,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 import lightgbm as lgb
 import numpy as np
@@ -38,10 +46,26 @@ from sklearn.linear_model import LogisticRegression
 from features.histories import DealHistories
 from features.profile import PipelineProfile
 from features.schema import FEATURES, FeatureSchema
-from training.reasons import PeerReference, peer_reference, top_reasons
+from training.linear import LinearScorer
+from training.reasons import (
+    CategoryReference,
+    PeerReference,
+    category_reference,
+    peer_reference,
+    top_reasons,
+)
+from training.scorer import TargetScorer, select_scorer
 from training.split import DEFAULT_FRACTIONS
 
-TARGETS: tuple[str, ...] = ("stall", "no_decision")
+TARGETS: tuple[str, ...] = ("stall", "no_decision", "won")
+#: Candidate scorers per target, chosen on the validation window (see :func:`select_scorer`).
+CANDIDATES: tuple[str, ...] = ("lightgbm", "lightgbm_linear_tree", "blend")
+#: Tree weights tried for the blend with the logistic regression (0: the linear model alone).
+BLEND_WEIGHTS: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75)
+#: Training rows the linear-tree candidate is screened on for monotone violations.
+SCREEN_ROWS = 200_000
+#: A target trains only with at least this many rows of each class in its training window.
+MIN_CLASS_ROWS = 20
 #: Features constrained under ``monotone="timing"``: time stuck, buyer silence, close-date slip.
 #: (``"schema"`` also constrains the engagement and committee features; on the 20k simulation,
 #: seeds 1-5, it scores within 0.001 stall AUC of ``"timing"`` with a slightly worse
@@ -78,6 +102,12 @@ class TrainConfig:
     max_bin: int = 255
     lambda_l2: float = 1.0
     num_threads: int = 0
+    #: Targets to train (each is skipped, with the reason, when its data cannot carry it).
+    targets: tuple[str, ...] = TARGETS
+    #: Candidate scorers to choose from on the validation window, per target.
+    candidates: tuple[str, ...] = CANDIDATES
+    #: Features left out on purpose (e.g. a likely leak the guard reported).
+    drop_features: tuple[str, ...] = ()
 
     def to_params(self) -> dict[str, object]:
         """Flat, MLflow-friendly parameters (tuples joined by commas)."""
@@ -123,34 +153,6 @@ class Calibrator:
         return np.clip(np.asarray(p, dtype=np.float64), 0.0, 1.0)
 
 
-class ConstantBooster:
-    """Stands in for a booster when the training rows hold one class (or none).
-
-    Example:
-        >>> ConstantBooster(0.5, 2).predict(np.zeros((1, 2)), raw_score=True).tolist()
-        [0.0]
-    """
-
-    def __init__(self, rate: float, n_features: int) -> None:
-        rate = min(max(rate, 1e-6), 1 - 1e-6)
-        self.margin = math.log(rate / (1 - rate))
-        self.n_features = n_features
-
-    def predict(self, x: np.ndarray, raw_score: bool = False, pred_contrib: bool = False
-                ) -> np.ndarray:
-        """Constant log-odds (or zero contributions plus the bias column)."""
-        if pred_contrib:
-            out = np.zeros((len(x), self.n_features + 1))
-            out[:, -1] = self.margin
-            return out
-        margin = np.full(len(x), self.margin)
-        return margin if raw_score else 1.0 / (1.0 + np.exp(-margin))
-
-    def feature_importance(self, importance_type: str = "gain") -> np.ndarray:
-        """All zeros."""
-        return np.zeros(self.n_features)
-
-
 def feature_matrix(rows: pd.DataFrame, feature_names: list[str],
                    categories: dict[str, list[str]]) -> np.ndarray:
     """Check and convert feature rows to the float32 matrix the boosters were trained on.
@@ -191,24 +193,31 @@ def feature_matrix(rows: pd.DataFrame, feature_names: list[str],
 
 
 class DealRiskModel:
-    """Calibrated stall and no-decision risk from feature rows (see the module docstring).
+    """Calibrated stall, no-decision and win probabilities from feature rows (module docstring).
 
     Example:
         >>> m = DealRiskModel(TrainConfig(n_estimators=50))
         >>> m.targets, m.version
-        (('stall', 'no_decision'), None)
+        (('stall', 'no_decision', 'won'), None)
     """
 
+    #: The fitted targets (before fit: the configured ones; skipped targets are left out).
     targets: tuple[str, ...] = TARGETS
     #: Columns the model learns from (class default, so models pickled before it existed load).
     schema: FeatureSchema = FEATURES
     #: What the training pipeline's export records (class default: everything).
     profile: PipelineProfile = PipelineProfile()
+    #: Targets the training data could not carry, with the reason.
+    skipped: ClassVar[dict[str, str]] = {}
+    #: Warnings of the training run (set by the pipeline; shown wherever the model is used).
+    warnings: tuple[str, ...] = ()
 
     def __init__(self, config: TrainConfig | None = None,
                  schema: FeatureSchema | None = None,
                  profile: PipelineProfile | None = None) -> None:
         self.config = config if config is not None else TrainConfig()
+        self.targets = tuple(self.config.targets)
+        self.skipped = {}
         self.version: str | None = None
         if profile is not None:
             self.profile = profile
@@ -219,8 +228,26 @@ class DealRiskModel:
 
     @property
     def left_out(self) -> dict[str, str]:
-        """Features left out for the training pipeline, with the reason (see the profile)."""
-        return self.profile.left_out()
+        """Features left out (the export cannot give them point-in-time, or dropped), why."""
+        out = self.profile.left_out()
+        for name in getattr(self.config, "drop_features", ()):
+            out.setdefault(name, "dropped at training (--drop-feature)")
+        return out
+
+    @property
+    def risk_target(self) -> str:
+        """The target the ranking and the reasons are about: no decision, else won, else stall.
+
+        Example:
+            >>> m = DealRiskModel()
+            >>> m.targets = ("stall", "won")
+            >>> m.risk_target
+            'won'
+        """
+        for target in ("no_decision", "won", "stall"):
+            if target in self.targets:
+                return target
+        return self.targets[0] if self.targets else "stall"
 
     def mismatch(self, profile: PipelineProfile) -> list[str]:
         """Why this model cannot score a pipeline with ``profile`` ([] when it can).
@@ -256,12 +283,14 @@ class DealRiskModel:
     def fit(self, train: pd.DataFrame, valid: pd.DataFrame,
             calib: pd.DataFrame | None = None,
             progress: Callable[[str], None] | None = None) -> DealRiskModel:
-        """Fit one booster per target and its calibrator; returns self.
+        """Fit, choose and calibrate a scorer per target; returns self.
 
-        Boosters learn ``label_<target>`` on ``train``, early-stopped on ``valid``, and are
-        calibrated on ``valid`` + ``calib`` (both later than ``train``; a
-        two-parameter Platt map gains little from ``valid`` having chosen the tree count, and
-        the extra rows steady it: on the 20k simulation it halves the no-decision ECE).
+        Candidates learn ``label_<target>`` on ``train``, boosters early-stopped on ``valid``;
+        the one with the best ``valid`` ROC AUC is kept and calibrated on ``valid`` +
+        ``calib`` (both later than ``train``; a two-parameter Platt map gains little from
+        ``valid`` having chosen the tree count and the candidate, and the extra rows steady it:
+        on the 20k simulation it halves the no-decision ECE).  A target whose windows cannot
+        carry it is skipped (:attr:`skipped`).
         """
         cfg = self.config
         self.feature_names_ = list(self.schema.names)
@@ -276,20 +305,29 @@ class DealRiskModel:
         won = train["label_won"].to_numpy(dtype=np.float64) == 1 if "label_won" in train \
             else np.zeros(len(train), dtype=bool)
         self.peer_reference_: PeerReference = peer_reference(train, won, schema=self.schema)
-        self.boosters_: dict[str, lgb.Booster | ConstantBooster] = {}
+        self.scorers_: dict[str, TargetScorer] = {}
         self.calibrators_: dict[str, Calibrator] = {}
         self.best_iteration_: dict[str, int] = {}
-        self.fit_info_: dict[str, object] = {}
-        for target in self.targets:
+        self.fit_info_: dict[str, dict[str, object]] = {}
+        self.rejected_candidates_: dict[str, dict[str, str]] = {}
+        self.skipped = {}
+        fitted = []
+        for target in cfg.targets:
             column = f"label_{target}"
             y_tr, keep_tr = _labels(train, column)
             y_va, keep_va = _labels(valid, column)
             y_ca, keep_ca = _labels(calib, column)
+            why = untrainable(target, {"training": y_tr, "validation": y_va,
+                                       "calibration": y_ca})
+            if why:
+                self.skipped[target] = why
+                continue
             if progress is not None:
                 progress(f"train {target}")
-            booster = self._fit_booster(target, x_train[keep_tr], y_tr, x_valid[keep_va], y_va)
-            self.boosters_[target] = booster
-            margin = booster.predict(x_calib[keep_ca], raw_score=True)
+            scorer, aucs = self._fit_scorer(target, x_train[keep_tr], y_tr, x_valid[keep_va],
+                                            y_va)
+            self.scorers_[target] = scorer
+            margin = scorer.margin(x_calib[keep_ca])
             method = cfg.calibration
             if method == "auto":
                 method = "isotonic" if min(y_ca.sum(), len(y_ca) - y_ca.sum()) >= 20_000 \
@@ -298,8 +336,81 @@ class DealRiskModel:
             self.fit_info_[target] = {
                 "train_rows": len(y_tr), "valid_rows": len(y_va),
                 "calib_rows": len(y_ca), "best_iteration": self.best_iteration_[target],
-                "calibration": self.calibrators_[target].method_}
+                "calibration": self.calibrators_[target].method_,
+                "scorer": scorer.describe(), "valid_auc": aucs,
+                "rejected": self.rejected_candidates_.get(target, {})}
+            fitted.append(target)
+        self.targets = tuple(fitted)
+        self.category_reference_ = self._category_reference(train)
         return self
+
+    def _category_reference(self, train: pd.DataFrame) -> CategoryReference:
+        """Per-category rates of the ranking risk among training rows (for the reasons)."""
+        target = self.risk_target
+        y, keep = _labels(train, f"label_{target}")
+        if _SIGNS.get(target, 1) < 0:
+            y = 1.0 - y
+        return category_reference(train[keep], y, self.schema,
+                                  risk="not_won" if target == "won" else target)
+
+    def _fit_scorer(self, target: str, x: np.ndarray, y: np.ndarray, xv: np.ndarray,
+                    yv: np.ndarray) -> tuple[TargetScorer, dict[str, float]]:
+        """Fit the candidates and keep the best on the validation window."""
+        candidates = self.config.candidates
+        boosters = {"lightgbm": self._fit_booster(target, x, y, xv, yv)}
+        best_iteration = {"lightgbm": self.best_iteration_[target]}
+        rejected: dict[str, str] = {}
+        if "lightgbm_linear_tree" in candidates:
+            booster, why = self._fit_linear_tree(target, x, y, xv, yv)
+            if why:
+                rejected["lightgbm_linear_tree"] = why
+            else:
+                boosters["lightgbm_linear_tree"] = booster
+                best_iteration["lightgbm_linear_tree"] = self.best_iteration_[target]
+        scorers = {name: TargetScorer(name, b, explainer=boosters["lightgbm"])
+                   for name, b in boosters.items()}
+        margins = {name: s.margin(xv) for name, s in scorers.items()}
+        if "blend" in candidates:
+            tree, _ = select_scorer(margins, yv)
+            monotone = (self.monotone_constraints(target) if self.config.monotone != "none"
+                        else None)
+            linear = LinearScorer(self.categorical_indices_, seed=self.config.seed,
+                                  monotone=monotone).fit(x, y)
+            for w in BLEND_WEIGHTS:
+                name = f"{tree}+logreg@{w:g}"
+                scorers[name] = TargetScorer(tree, boosters[tree], linear=linear, weight=w,
+                                             explainer=boosters["lightgbm"])
+                margins[name] = scorers[name].margin(xv)
+        allowed = {k: v for k, v in margins.items()
+                   if ("blend" if "+" in k else k) in candidates} or margins
+        chosen, aucs = select_scorer(allowed, yv)
+        self.best_iteration_[target] = best_iteration.get(chosen.split("+")[0], 0)
+        self.rejected_candidates_[target] = rejected
+        return scorers[chosen], aucs
+
+    def _fit_linear_tree(self, target: str, x: np.ndarray, y: np.ndarray, xv: np.ndarray,
+                         yv: np.ndarray) -> tuple[lgb.Booster | None, str]:
+        """The linear-tree candidate, or why it cannot be used.
+
+        LightGBM's leaf models ignore monotone constraints, so under constraints it is first
+        screened on at most :data:`SCREEN_ROWS` training rows (a seeded sample) and rejected
+        when its margin moves against a constraint; only a candidate that passes is fitted on
+        every row (a linear-tree fit costs about as much as the plain one).
+        """
+        if self.config.monotone != "none":
+            pick = np.arange(len(y))
+            if len(y) > SCREEN_ROWS:
+                pick = np.sort(np.random.default_rng(self.config.seed).choice(
+                    len(y), SCREEN_ROWS, replace=False))
+            screen = self._fit_booster(target, x[pick], y[pick], xv, yv, linear_tree=True)
+            broken = monotone_violations(TargetScorer("lightgbm_linear_tree", screen), xv,
+                                         self.monotone_constraints(target), x)
+            if broken:
+                names = ", ".join(self.feature_names_[j] for j in broken)
+                return None, f"breaks the monotone constraints on {names}"
+            if len(pick) == len(y):
+                return screen, ""
+        return self._fit_booster(target, x, y, xv, yv, linear_tree=True), ""
 
     def monotone_constraints(self, target: str) -> list[int]:
         """Per-feature monotone constraint for ``target`` (+1 riskier when higher, 0 unknown).
@@ -316,11 +427,8 @@ class DealRiskModel:
                 else sign * (1 if f.higher_is_riskier else -1) for f in self.schema]
 
     def _fit_booster(self, target: str, x: np.ndarray, y: np.ndarray, xv: np.ndarray,
-                     yv: np.ndarray) -> lgb.Booster | ConstantBooster:
+                     yv: np.ndarray, linear_tree: bool = False) -> lgb.Booster:
         cfg = self.config
-        if not len(y) or y.min() == y.max():  # nothing to learn: the base rate (0.5 if no rows)
-            self.best_iteration_[target] = 0
-            return ConstantBooster(float(y.mean()) if len(y) else 0.5, len(self.feature_names_))
         min_child = int(min(cfg.min_child_samples, max(5, len(y) // 20)))
         params: dict[str, object] = {
             "objective": "binary", "learning_rate": cfg.learning_rate,
@@ -329,17 +437,20 @@ class DealRiskModel:
             "max_bin": cfg.max_bin, "seed": cfg.seed, "deterministic": True,
             "num_threads": cfg.num_threads, "verbosity": -1, "metric": "binary_logloss",
         }
+        if linear_tree:
+            params.update(linear_tree=True, linear_lambda=1.0)
         if cfg.monotone != "none":
             params["monotone_constraints"] = self.monotone_constraints(target)
             params["monotone_constraints_method"] = "intermediate"
+        data_params = {"max_bin": cfg.max_bin, "verbosity": -1, "linear_tree": linear_tree}
         train_set = lgb.Dataset(x, y, categorical_feature=self.categorical_indices_,
                                 feature_name=self.feature_names_, free_raw_data=True,
-                                params={"max_bin": cfg.max_bin, "verbosity": -1})
+                                params=data_params)
         rounds = cfg.n_estimators
         callbacks = []
         valid_sets = []
         if len(yv):
-            valid_sets = [lgb.Dataset(xv, yv, reference=train_set)]
+            valid_sets = [lgb.Dataset(xv, yv, reference=train_set, params=data_params)]
             callbacks.append(lgb.early_stopping(cfg.early_stopping_rounds, verbose=False,
                                                 min_delta=cfg.early_stopping_min_delta))
         else:  # no validation window: a short, fixed number of rounds
@@ -353,47 +464,52 @@ class DealRiskModel:
 
     # --------------------------------------------------------------------------- scoring
     def _check_fitted(self) -> None:
-        if not hasattr(self, "boosters_"):
+        if not hasattr(self, "scorers_"):
             raise RuntimeError("DealRiskModel is not fitted; call fit() first")
 
     def predict(self, rows: pd.DataFrame) -> pd.DataFrame:
-        """Calibrated risks: columns ``<target>_risk`` (float in [0, 1]), aligned to ``rows``."""
+        """Calibrated probabilities: ``<target>_risk`` per fitted target, aligned to ``rows``.
+
+        (``won_risk`` is the win probability.)
+        """
         self._check_fitted()
         x = self._matrix(rows)
         return pd.DataFrame({f"{t}_risk": self.predict_matrix(x, t) for t in self.targets},
                             index=rows.index)
 
     def predict_matrix(self, x: np.ndarray, target: str) -> np.ndarray:
-        """Calibrated risk of ``target`` for an already checked float32 matrix."""
+        """Calibrated probability of ``target`` for an already checked float32 matrix."""
         if not len(x):
             return np.zeros(0)
-        margin = self.boosters_[target].predict(x, raw_score=True)
-        return self.calibrators_[target].predict(np.asarray(margin, dtype=np.float64))
+        return self.calibrators_[target].predict(self.scorers_[target].margin(x))
 
     def contributions(self, rows: pd.DataFrame, target: str | None = None) -> pd.DataFrame:
-        """Per-feature contributions (log-odds) to the risk.
+        """Per-feature contributions (log-odds) towards the risk of ``target``.
 
-        Summed over targets when ``target`` is None; the column ``bias`` holds the expected
-        value.
+        ``target`` defaults to :attr:`risk_target`; for ``won`` the signs are flipped (the risk
+        of not winning).  The column ``bias`` holds the expected value.
         """
         self._check_fitted()
+        target = target or self.risk_target
         x = self._matrix(rows)
-        total = np.zeros((len(rows), len(self.feature_names_) + 1))
-        for t in (self.targets if target is None else (target,)):
-            if len(x):
-                total += _SIGNS.get(t, 1) * self.boosters_[t].predict(x, pred_contrib=True)
-        return pd.DataFrame(total, columns=[*self.feature_names_, "bias"], index=rows.index)
+        out = np.zeros((len(rows), len(self.feature_names_) + 1))
+        if target in self.scorers_:
+            out = _SIGNS.get(target, 1) * self.scorers_[target].contributions(x)
+        return pd.DataFrame(out, columns=[*self.feature_names_, "bias"], index=rows.index)
 
     def explain(self, rows: pd.DataFrame, top_k: int = 3, target: str | None = None
                 ) -> list[list[str]]:
-        """Plain-words reasons per row, strongest first.
+        """Plain-words reasons per row, strongest first, for the risk of ``target``.
 
-        Only features pushing risk up count (contributions summed over targets unless
-        ``target`` is given); each says the deal's value and its won-peer reference.
+        Only features that raise this deal's risk by a material amount count (see
+        :func:`training.reasons.top_reasons`); each says the deal's value and, where one
+        exists, its like-for-like reference.
         """
-        contrib = self.contributions(rows, target).drop(columns="bias")
-        return top_reasons(contrib.to_numpy(), rows, self.feature_names_, self.peer_reference_,
-                           top_k, schema=self.schema)
+        contrib = self.contributions(rows, target)
+        margin = contrib.to_numpy().sum(axis=1)
+        return top_reasons(contrib.drop(columns="bias").to_numpy(), rows, self.feature_names_,
+                           self.peer_reference_, top_k, schema=self.schema, margin=margin,
+                           categories=getattr(self, "category_reference_", None))
 
     def score(self, histories: DealHistories, as_of: pd.Timestamp, top_k: int = 3
               ) -> pd.DataFrame:
@@ -414,9 +530,60 @@ class DealRiskModel:
     def feature_importance(self, kind: Literal["gain", "split"] = "gain") -> pd.DataFrame:
         """Importance per feature (rows) and target (columns), sorted by their sum."""
         self._check_fitted()
-        frame = pd.DataFrame({t: b.feature_importance(kind) for t, b in self.boosters_.items()},
+        frame = pd.DataFrame({t: s.feature_importance(kind) for t, s in self.scorers_.items()},
                              index=self.feature_names_)
         return frame.loc[frame.sum(axis=1).sort_values(ascending=False).index]
+
+
+def monotone_violations(scorer: TargetScorer, x: np.ndarray, constraints: list[int],
+                        reference: np.ndarray, rows: int = 300, points: int = 6) -> list[int]:
+    """The constrained features along which ``scorer``'s margin moves the wrong way.
+
+    Each constrained feature is set, on up to ``rows`` rows of ``x``, to ``points`` quantiles
+    of its values in ``reference`` (everything else fixed), as the directional tests do.
+    """
+    sample = x[:rows]
+    broken = []
+    for j, sign in enumerate(constraints):
+        values = reference[:, j][~np.isnan(reference[:, j])]
+        if sign == 0 or not len(values) or not len(sample):
+            continue
+        grid = np.unique(np.quantile(values, np.linspace(0, 1, points)))
+        margins = []
+        for value in grid:
+            varied = sample.copy()
+            varied[:, j] = value
+            margins.append(scorer.margin(varied))
+        if (sign * np.diff(np.stack(margins), axis=0) < -1e-9).any():
+            broken.append(j)
+    return broken
+
+
+def untrainable(target: str, windows: dict[str, np.ndarray],
+                min_class_rows: int = MIN_CLASS_ROWS) -> str:
+    """Why ``target`` cannot be trained from its windows' 0/1 labels ("" when it can).
+
+    Example:
+        >>> untrainable("no_decision", {"training": np.zeros(500), "validation": np.zeros(9)})
+        'no_decision: skipped, no training row has the outcome (500 rows, all negative)'
+        >>> untrainable("won", {"training": np.r_[np.ones(30), np.zeros(30)],
+        ...                     "validation": np.r_[1.0, 0.0]})
+        ''
+    """
+    y = windows["training"]
+    positives = int(y.sum())
+    if positives == 0:
+        return (f"{target}: skipped, no training row has the outcome "
+                f"({len(y):,} rows, all negative)")
+    if positives < min_class_rows or len(y) - positives < min_class_rows:
+        return (f"{target}: skipped, too few training rows of a class ({positives:,} "
+                f"positive, {len(y) - positives:,} negative; at least {min_class_rows} of each "
+                "are needed)")
+    for name, labels in windows.items():
+        if name != "training" and (not len(labels) or labels.min() == labels.max()):
+            return (f"{target}: skipped, the {name} window has "
+                    f"{'one class only' if len(labels) else 'no labelled rows'}")
+    return ""
 
 
 def _labels(rows: pd.DataFrame, column: str) -> tuple[np.ndarray, np.ndarray]:

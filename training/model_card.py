@@ -56,10 +56,24 @@ def model_card(result: TrainResult) -> str:
         lines += ["## The pipeline's own context fields", ""]
         lines += [f"- `{c.name}` ({c.kind}): {c.meaning or c.label}" for c in profile.context]
         lines.append("")
+    model = result.model
+    lines += ["## Targets and chosen scorers", ""]
+    for target in model.targets:
+        info = model.fit_info_[target]
+        aucs = ", ".join(f"{k} {v:.3f}" for k, v in dict(info["valid_auc"]).items())
+        lines.append(f"- `{target}`: {info['scorer']} (validation ROC AUC: {aucs})")
+        lines += [f"  - candidate `{k}` not used: it {why}"
+                  for k, why in dict(info.get("rejected", {})).items()]
+    lines += [f"- {why}" for why in model.skipped.values()]
+    lines.append("")
+    if result.leaks:
+        lines += ["## Likely leaks (leak guard, training window)", ""]
+        lines += [f"- {leak.message}" for leak in result.leaks]
+        lines.append("")
     lines += ["## Held-out figures (test window)", "",
               "| target | model ROC AUC | rule | logistic regression | model ECE |",
               "|---|---|---|---|---|"]
-    for target in result.model.targets:
+    for target in model.targets:
         cells = [m.get(f"{who}.{target}.{k}") for who, k in (
             ("test", "roc_auc"), ("baseline_rule", "roc_auc"), ("baseline_logreg", "roc_auc"),
             ("test", "ece"))]

@@ -6,7 +6,9 @@ lineage and warnings.
 Stall labels are used only where their horizon ended inside the data (``as_of + H <=
 known_until``), so the last windows hold no outcome-selected rows; final-outcome labels need a
 closed deal.  Metric names are flat: ``<who>.<target>.<metric>[.step.<step>]`` with ``who`` in
-``test`` (the model), ``baseline_rule``, ``baseline_logreg`` and ``oracle`` (simulator truth).
+``test`` (the model), ``baseline_rule``, ``baseline_logreg`` and ``oracle`` (simulator truth);
+``vs_baseline_<name>.<target>.roc_auc_diff[.ci_low|.ci_high]`` is the model's paired AUC
+difference to a baseline on the same test rows, with its deal-bootstrap 95 % interval.
 ECE uses 10 equal-width bins; AUC CIs are 95 % deal-clustered bootstrap intervals.
 
 Figures (keys): ``roc_<target>.png`` (ROC and PR curves, model vs baselines),
@@ -35,17 +37,26 @@ from features.peers import PeerStats
 from features.schema import FEATURES, FeatureSchema
 from features.snapshots import sample_snapshots
 from training.baselines import LogRegBaseline, StageAgeRule, oracle_scores
-from training.evaluate import binary_metrics, bootstrap_auc, flatten, metrics_by_step
+from training.evaluate import (
+    binary_metrics,
+    bootstrap_auc,
+    flatten,
+    metrics_by_step,
+    paired_bootstrap_auc_diff,
+)
 from training.labels import LABELS, horizon_complete, make_labels
 from training.model import DealRiskModel, TrainConfig
+from training.run_warnings import (
+    calibration_warnings,
+    closed_deal_warnings,
+    data_shape_warnings,
+    interval_warnings,
+    positives_warnings,
+)
 from training.split import SPLITS, TimeSplit, time_split
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
-
-#: Closed won / not-won deals below which CRMs refuse to score (40+40) or advise more (200+200).
-MIN_CLOSED, ADVISED_CLOSED = 40, 200
-
 
 def holdout_columns(schema: FeatureSchema = FEATURES) -> list[str]:
     """The columns kept from the test window: ids, labels and the pipeline's features.
@@ -71,6 +82,8 @@ class TrainResult:
     data: dict[str, object]
     holdout: pd.DataFrame
     warnings: list[str] = field(default_factory=list)
+    #: What the leak guard found in the training window (``training.leakage.LeakFinding``).
+    leaks: list = field(default_factory=list)
 
 
 def evaluate_model(model: DealRiskModel, holdout: pd.DataFrame) -> dict[str, float]:
@@ -110,49 +123,73 @@ def train_pipeline(histories: DealHistories, *, config: TrainConfig | None = Non
 
     ``known_until`` is the export time (labels need their horizon to end before it);
     ``truth_daily`` (simulator ``truth/daily.parquet``, ``attrs["seed"]`` = the simulation seed
-    for exact state matching) adds oracle metrics; ``progress`` receives stage names.
+    for exact state matching) adds oracle metrics; ``progress`` receives stage names.  Before
+    training, the leak guard scans the training window (:func:`training.leakage.find_leaks`).
+    Targets the data cannot carry are skipped with a warning; a target whose test window lacks
+    a class gets no test figures (never a NaN metric).
     """
+    from training.leakage import find_leaks
+
     cfg = config if config is not None else TrainConfig()
     say = progress or (lambda _stage: None)
     known_until = pd.Timestamp(known_until)
-    warnings: list[str] = []
     rows = labelled_rows(histories, config=cfg, known_until=known_until, progress=say)
     say("split")
     split = split_per_target(rows, cfg)
     parts = split.parts()
-    warnings += _data_warnings(histories, known_until, parts, DealRiskModel.targets)
+    warnings = closed_deal_warnings(histories, known_until)
+    warnings += data_shape_warnings(histories, rows, known_until=known_until,
+                                    horizon_days=cfg.horizon_days, windows=split.windows)
+    say("leak guard")
+    schema = histories.profile.schema()
+    leaks = [leak for leak in find_leaks(split.train, histories.deals, schema=schema,
+                                         profile=histories.profile, targets=cfg.targets,
+                                         known_until=known_until)
+             if leak.feature not in cfg.drop_features]
+    warnings += [f"likely leak: {leak.message}" for leak in leaks]
     model = DealRiskModel(cfg, profile=histories.profile).fit(
         split.train, split.valid, split.calib, progress=say)
+    warnings += list(model.skipped.values())
+    warnings += positives_warnings(parts, model.targets)
     say("evaluate")
     test = split.test
-    metrics = evaluate_model(model, test)
     preds = model.predict(test)
+    metrics: dict[str, float] = {}
+    evaluated = []
     for target in model.targets:
         y = test[f"label_{target}"].to_numpy(dtype=np.float64, na_value=np.nan)
         low, high = bootstrap_auc(y, preds[f"{target}_risk"].to_numpy(), test["deal_id"],
                                   n_boot=n_boot, seed=cfg.seed)
+        warnings += interval_warnings(target, low, high)
+        if math.isnan(low):
+            continue
+        evaluated.append(target)
+        metrics.update(score_metrics("test", test, {target: preds[f"{target}_risk"].to_numpy()}))
         metrics[f"test.{target}.roc_auc.ci_low"] = low
         metrics[f"test.{target}.roc_auc.ci_high"] = high
-        if not math.isnan(low) and high - low > 0.1:
-            warnings.append(f"{target}: test ROC AUC 95% CI [{low:.2f}, {high:.2f}] is wide; "
-                            "treat the metrics as rough")
-        elif math.isnan(low):
-            warnings.append(f"{target}: the test window lacks one of the classes; its metrics "
-                            "are undefined (NaN)")
+    warnings += calibration_warnings(metrics)
     say("baselines")
     scores: dict[str, dict[str, np.ndarray]] = {t: {"model": preds[f"{t}_risk"].to_numpy()}
-                                               for t in model.targets}
-    for target in model.targets:
+                                               for t in evaluated}
+    for target in evaluated:
         label = f"label_{target}"
         rule = StageAgeRule().fit(split.train, label).predict_proba(test)
         logreg = LogRegBaseline(schema=model.schema).fit(split.train, label).predict_proba(test)
         metrics.update(score_metrics("baseline_rule", test, {target: rule}))
         metrics.update(score_metrics("baseline_logreg", test, {target: logreg}))
         scores[target].update({"stage-age rule": rule, "logistic regression": logreg})
+        y = test[label].to_numpy(dtype=np.float64, na_value=np.nan)
+        for who, p in (("baseline_logreg", logreg), ("baseline_rule", rule)):
+            diff, low, high = paired_bootstrap_auc_diff(y, scores[target]["model"], p,
+                                                        test["deal_id"], n_boot=n_boot,
+                                                        seed=cfg.seed)
+            metrics[f"vs_{who}.{target}.roc_auc_diff"] = diff
+            metrics[f"vs_{who}.{target}.roc_auc_diff.ci_low"] = low
+            metrics[f"vs_{who}.{target}.roc_auc_diff.ci_high"] = high
     if truth_daily is not None:
         say("oracle")
         oracle = oracle_scores(truth_daily, test)
-        for target in model.targets:
+        for target in evaluated:
             p = oracle[f"p_{target}"].to_numpy()
             metrics.update(score_metrics("oracle", test, {target: p}))
             scores[target]["oracle"] = p
@@ -160,8 +197,9 @@ def train_pipeline(histories: DealHistories, *, config: TrainConfig | None = Non
     figures = _figures(model, test, scores)
     holdout = test[holdout_columns(model.schema)].reset_index(drop=True)
     data = _lineage(histories, known_until, rows, parts, split.windows, split.dropped_rows)
+    model.warnings = tuple(warnings)
     return TrainResult(model=model, metrics=metrics, figures=figures, params=cfg.to_params(),
-                       data=data, holdout=holdout, warnings=warnings)
+                       data=data, holdout=holdout, warnings=warnings, leaks=leaks)
 
 
 def labelled_rows(histories: DealHistories, *, config: TrainConfig, known_until: pd.Timestamp,
@@ -232,28 +270,6 @@ def _figures(model: DealRiskModel, test: pd.DataFrame,
             y, named["model"], title=target)
     figures["feature_importance.png"] = importance_figure(model.feature_importance("gain"))
     return figures
-
-
-def _data_warnings(histories: DealHistories, known_until: pd.Timestamp,
-                   parts: dict[str, pd.DataFrame], targets: tuple[str, ...]) -> list[str]:
-    deals = histories.deals
-    closed = deals["closed_at"].notna() & (deals["closed_at"] <= known_until)
-    outcome = deals.loc[closed, "outcome"].astype("str")
-    won, not_won = int((outcome == "won").sum()), int((outcome != "won").sum())
-    out: list[str] = []
-    if min(won, not_won) < ADVISED_CLOSED:
-        level = "below the minimum" if min(won, not_won) < MIN_CLOSED else "small"
-        out.append(f"only {won} won and {not_won} lost/no-decision closed deals ({level}: the "
-                   f"big CRMs need at least {MIN_CLOSED}+{MIN_CLOSED} and advise "
-                   f"{ADVISED_CLOSED}+{ADVISED_CLOSED}); expect wide uncertainty in every "
-                   "metric (see the AUC confidence intervals)")
-    for name in SPLITS:
-        for target in targets:
-            y = parts[name][f"label_{target}"].dropna()
-            if len(y) == 0 or y.nunique() < 2:
-                out.append(f"{name} window has {len(y)} labelled rows for {target} "
-                           f"({'one class only' if len(y) else 'none'})")
-    return out
 
 
 def table_sha256(frame: pd.DataFrame) -> str:

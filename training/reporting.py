@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from features.ingest import IngestResult
     from features.profile import PipelineProfile
     from training.pipeline import TrainResult
+    from training.ranking import RankingBasis
     from training.tracking import TrackedRun
 
 
@@ -179,7 +180,7 @@ def print_training(console: Console, result: TrainResult, tracked: TrackedRun, u
     for who in ("model", "stage-age rule", "logistic regression", "oracle"):
         table.add_column(who, justify="right")
     prefixes = ("test", "baseline_rule", "baseline_logreg", "oracle")
-    for target in ("stall", "no_decision"):
+    for target in result.model.targets:
         for measure in ("roc_auc", "pr_auc", "brier", "ece", "lift_top_decile"):
             cells = []
             for prefix in prefixes:
@@ -188,48 +189,151 @@ def print_training(console: Console, result: TrainResult, tracked: TrackedRun, u
             if any(cells):
                 table.add_row(target, measure, *cells)
     console.print(table)
-    print_pipeline_profile(console, result.model.profile)
+    model = result.model
+    for target in model.targets:
+        info = model.fit_info_[target]
+        diff = metrics.get(f"vs_baseline_logreg.{target}.roc_auc_diff")
+        versus = "" if diff is None else (
+            f"; vs logistic regression {diff:+.3f} AUC (paired 95% CI "
+            f"{metrics[f'vs_baseline_logreg.{target}.roc_auc_diff.ci_low']:+.3f} to "
+            f"{metrics[f'vs_baseline_logreg.{target}.roc_auc_diff.ci_high']:+.3f})")
+        console.print(f"{target}: {escape(str(info['scorer']))}, chosen on the validation "
+                      f"window{versus}", highlight=False)
+    print_pipeline_profile(console, model.profile)
     for warning in result.warnings:
-        console.print(f"[yellow]warning:[/] {warning}")
+        console.print(f"[yellow]warning:[/] {escape(warning)}")
     champion = tracked.champion_mean_auc
     versus = ("" if champion is None else
-              f" (mean AUC {tracked.mean_auc:.3f} vs champion {champion:.3f} on the same holdout)")
-    if tracked.note:
-        versus = f" ({escape(tracked.note)}; rank with --model models:/dealrisk/{tracked.version})"
-    console.print(f"registered [bold]dealrisk[/] version {tracked.version} as "
+              f" (mean AUC {tracked.mean_auc:.3f} vs champion {champion:.3f} on the same "
+              f"holdout, over {', '.join(tracked.compared_on)})")
+    if tracked.note and champion is None:
+        versus = (f" ({escape(tracked.note)}; rank with --model "
+                  f"models:/{tracked.model_name}/{tracked.version})")
+    elif tracked.note:
+        versus += f"; {escape(tracked.note)}"
+    console.print(f"registered [bold]{tracked.model_name}[/] version {tracked.version} as "
                   f"[bold]{tracked.alias}[/]{versus}; run {tracked.run_id} in {escape(uri)}",
                   soft_wrap=True)
 
 
 def print_ranking(console: Console, ranking: pd.DataFrame, *, as_of: object,
-                  model_version: str, explain: int = 5) -> None:
-    """Print the top of the ranking as a table, then the reasons of the first ``explain`` deals."""
-    from training.report import currency_label
+                  model_version: str, explain: int = 5, basis: RankingBasis | None = None
+                  ) -> None:
+    """Print the top of the ranking as a table, then the reasons of the first ``explain`` deals.
 
+    Above the table: what revenue at risk is (``basis``, else ``ranking.attrs["basis"]``), its
+    notes and the model's training warnings; below it, what the stall and change columns
+    measure.  Owners by name, a currency on every amount, "n/a" for a risk the model does not
+    have.  Fits 80 columns.
+
+    Example:
+        >>> import io
+        >>> ranking = pd.DataFrame({"rank": [1], "deal_id": ["d1"], "name": ["Acme renewal"],
+        ...     "owner": ["Jane Doe"], "amount": [120_000.0], "currency": ["EUR"],
+        ...     "buyer_step": ["decision"], "days_in_step": [12.0], "stall_risk": [0.4],
+        ...     "no_decision_risk": [float("nan")], "win_probability": [0.3],
+        ...     "risk_change": [0.02], "revenue_at_risk": [84_000.0], "reasons": [[]]})
+        >>> out = Console(width=80, record=True, file=io.StringIO())
+        >>> print_ranking(out, ranking, as_of="2024-06-01", model_version="3")
+        >>> text = out.export_text()
+        >>> "Jane Doe" in text, "EUR 84k" in text, "n/a" in text, "EUR 120,000" in text
+        (True, True, True, True)
+    """
+    from training.reasons import MATERIAL_POINTS
+    from training.report import (
+        basis_notes,
+        compact_money,
+        currency_label,
+        missing_columns,
+        money,
+        owner_of,
+        ranking_basis,
+    )
+
+    basis = ranking_basis(ranking, basis)
+    missing = missing_columns(ranking)
     currency = currency_label(ranking)
-    title = (f"Open deals by revenue at risk{f' ({currency})' if currency else ''} — as of "
-             f"{as_of}, model v{model_version}")
-    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
-    columns = (("#", "right", 3), ("deal", "left", 18), ("buyer step", "left", 12),
-               ("days", "right", 4), ("stall", "right", 5), ("no dec.", "right", 7),
-               ("Δ pts", "right", 5), ("at risk", "right", 7))
-    for col, justify, width in columns:
+    when = (as_of.strftime("%Y-%m-%d %H:%M %Z").strip() if isinstance(as_of, pd.Timestamp)
+            else str(as_of))
+    title = (f"Open deals by revenue at risk{f' ({currency})' if currency else ''}, as of "
+             f"{when}, model v{model_version}")
+    _hanging(console, "at risk =", basis.revenue_label, "dim")
+    for note in basis_notes(basis):
+        _hanging(console, "note:", note, "yellow")
+    table = Table(title=escape(title), box=box.SIMPLE_HEAD, pad_edge=False,
+                  show_edge=False, padding=0)
+    for col, justify, width in _COLUMNS:
         table.add_column(col, justify=justify, no_wrap=True,  # type: ignore[arg-type]
-                         overflow="ellipsis", min_width=width,
-                         max_width=width if col in ("deal", "buyer step") else None)
+                         overflow="ellipsis", min_width=width, max_width=width)
     rows = ranking.to_dict("records")
     for r in rows:
-        change = r["risk_change"]
-        table.add_row(str(r["rank"]), _label(r), r["buyer_step"].replace("_", " "),
-                      f"{r['days_in_step']:.0f}", f"{r['stall_risk']:.0%}",
-                      f"{r['no_decision_risk']:.0%}",
-                      "new" if change != change else f"{round(100 * change):+d}",
-                      f"{r['revenue_at_risk'] / 1000:,.0f}k")
+        days = _number(r.get("days_in_step"))
+        step = str(r.get("buyer_step", ""))
+        table.add_row(str(r["rank"]), escape(_label(r)), escape(owner_of(r)),
+                      escape(_STEP_SHORT.get(step, step.replace("_", " "))),
+                      "n/a" if days != days else f"{days:.0f}",
+                      *(_percent(r, c, missing) for c in ("stall_risk", "no_decision_risk",
+                                                           "win_probability")),
+                      _change(r, missing),
+                      compact_money(r.get("revenue_at_risk"), r.get("currency")))
     console.print(table)
+    legend = [f"stall = no buyer-step progress in the next {basis.horizon_days} days",
+              f"Δpts = change of the {basis.risk_label} since {basis.compare_days} days "
+              "before, in percentage points"]
+    legend += [f"{_SHORT[c]} n/a: {why}" for c, why in missing.items() if c in _SHORT]
+    console.print(escape("; ".join(legend)), highlight=False, style="dim")
     for r in rows[:explain]:
-        console.print(f"[bold]{r['rank']}. {_label(r)}[/] — why:", highlight=False)
-        for reason in r["reasons"]:
-            console.print(f"   • {reason}", highlight=False)
+        owner = owner_of(r)
+        console.print(f"[bold]{r['rank']}. {escape(_label(r))}[/]"
+                      f"{f' ({escape(owner)})' if owner else ''}: amount "
+                      f"{money(r.get('amount'), r.get('currency'))}, at risk "
+                      f"{money(r.get('revenue_at_risk'), r.get('currency'))}",
+                      highlight=False)
+        reasons = r.get("reasons")
+        reasons = [] if reasons is None or isinstance(reasons, float) else list(reasons)
+        for reason in reasons:
+            _hanging(console, "   •", str(reason))
+        if not reasons:
+            _hanging(console, "   •", f"no single factor raises the {basis.risk_label} by "
+                     f"{100 * MATERIAL_POINTS:.0f} points or more", "dim")
+
+
+def _hanging(console: Console, label: str, text: str, style: str = "") -> None:
+    """Print ``label`` then ``text`` wrapped under itself (a hanging indent)."""
+    grid = Table.grid(padding=(0, 1, 0, 0))
+    grid.add_column(no_wrap=True, style=style)
+    grid.add_column(overflow="fold")
+    grid.add_row(escape(label), escape(text))
+    console.print(grid, highlight=False)
+
+
+#: Terminal columns (header, justify, width): with one space between them, 79 characters.
+_COLUMNS = (("#", "right", 3), ("deal", "left", 14), ("owner", "left", 12),
+            ("buyer step", "left", 10), ("days", "right", 4), ("stall", "right", 5),
+            ("no dec", "right", 6), ("win", "right", 4), ("Δpts", "right", 4),
+            ("at risk", "right", 8))
+_STEP_SHORT = {"problem_shared": "problem", "solution_visualised": "solution",
+               "evaluation_plan": "eval plan"}
+_SHORT = {"stall_risk": "stall", "no_decision_risk": "no dec", "win_probability": "win"}
+
+
+def _number(value: object) -> float:
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def _percent(row: dict, column: str, missing: dict[str, str]) -> str:
+    v = _number(row.get(column))
+    return "n/a" if column in missing or v != v else f"{v:.0%}"
+
+
+def _change(row: dict, missing: dict[str, str]) -> str:
+    if "risk_change" in missing:
+        return "n/a"
+    v = _number(row.get("risk_change"))
+    return "new" if v != v else f"{round(100 * v):+d}"
 
 
 def _label(row: dict) -> str:

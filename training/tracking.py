@@ -4,9 +4,14 @@ Store: ``MLFLOW_TRACKING_URI`` when set (e.g. a tracking server); otherwise SQLi
 ``<root>/mlruns/mlflow.db`` with artifacts under ``<root>/mlruns/artifacts``.  Nothing happens at
 import: :func:`setup_tracking` is called at the edge (CLI, notebook, tests).
 
-Promotion rule: the new version becomes ``champion`` only if it beats the current champion on
-the new run's own holdout (mean ROC AUC over stall and no decision, both models scored on the
-same rows); otherwise it gets ``challenger``.  Serving follows an alias, never "latest".
+One registered model per pipeline: ``dealrisk-<pipeline name>`` (:func:`registered_name`; the
+name is set at ingest and kept in the canonical tables' ``pipeline.json``), so each pipeline
+has its own ``champion`` and a model of one pipeline never scores another by default.
+
+Promotion rule: the new version becomes ``champion`` only if it beats the pipeline's current
+champion on the new run's own holdout: mean ROC AUC over the targets both models could
+evaluate there (both scored on the same rows; the run records which); otherwise it gets
+``challenger``.  Serving follows an alias, never "latest".
 
 Example:
     >>> from pathlib import Path
@@ -14,14 +19,18 @@ Example:
     >>> os.environ.pop("MLFLOW_TRACKING_URI", None) and None
     >>> default_tracking_uri(Path("/srv/dealrisk"))
     'sqlite:////srv/dealrisk/mlruns/mlflow.db'
+    >>> registered_name("Acme EMEA"), champion_uri("crm_pipeline")
+    ('dealrisk-acme-emea', 'models:/dealrisk-crm_pipeline@champion')
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import pickle
+import re
 import subprocess
 import tempfile
 import warnings
@@ -38,8 +47,8 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema
 
-from features.profile import PipelineProfile
 from features.schema import FEATURES, FeatureSchema
+from training.model import TARGETS
 from training.model_card import model_card
 from training.pyfunc_model import ARTIFACT_KEY
 
@@ -49,8 +58,18 @@ if TYPE_CHECKING:
 
 MODEL_NAME = "dealrisk"
 EXPERIMENT = "dealrisk"
-PRIMARY_METRICS = ("test.stall.roc_auc", "test.no_decision.roc_auc")
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def registered_name(pipeline: str) -> str:
+    """The registered model of a pipeline: ``dealrisk-<name>`` (lower case, safe characters)."""
+    slug = re.sub(r"[^a-z0-9_.]+", "-", pipeline.strip().lower()).strip("-.")
+    return f"{MODEL_NAME}-{slug}" if slug else MODEL_NAME
+
+
+def champion_uri(pipeline: str) -> str:
+    """The URI serving and ranking follow for a pipeline: its registered model's champion."""
+    return f"models:/{registered_name(pipeline)}@champion"
 
 
 def default_tracking_uri(root: Path = PROJECT_ROOT) -> str:
@@ -88,6 +107,10 @@ class TrackedRun:
     champion_mean_auc: float | None
     #: Why the new version was not compared with the champion ("" when it was, or was first).
     note: str = ""
+    #: The registered model (one per pipeline).
+    model_name: str = MODEL_NAME
+    #: The targets the comparison with the champion averaged over (empty: no comparison).
+    compared_on: tuple[str, ...] = ()
 
 
 def git_revision(root: Path = PROJECT_ROOT) -> str:
@@ -106,8 +129,8 @@ def signature(schema: FeatureSchema = FEATURES) -> ModelSignature:
     """The model signature, generated from the (pipeline's) feature schema."""
     inputs = Schema([ColSpec("string" if f.dtype == "category" else "double", f.name,
                              required=False) for f in schema])
-    outputs = Schema([ColSpec("double", "stall_risk"), ColSpec("double", "no_decision_risk"),
-                      ColSpec("string", "reasons")])
+    outputs = Schema([ColSpec("double", f"{t}_risk", required=False) for t in TARGETS]
+                     + [ColSpec("string", "reasons")])
     return ModelSignature(inputs=inputs, outputs=outputs)
 
 
@@ -128,72 +151,119 @@ def log_training(result: TrainResult, *, run_name: str | None = None,
                  register: bool = True, source: str | None = None) -> TrackedRun:
     """Log a training run to MLflow, register its model and set its alias.
 
-    Logs params, metrics, plots, the data snapshot, the git revision and the model (signature,
-    input example); the alias is champion or challenger after comparing with the champion.
+    Logs params, metrics (finite ones only), plots, the data snapshot, the leak scan, the git
+    revision and the model (signature, input example) under the pipeline's registered model;
+    the alias is champion or challenger after comparing with that pipeline's champion.
     """
+    model = result.model
+    name = registered_name(model.profile.name)
     with mlflow.start_run(run_name=run_name) as run:
         mlflow.set_tag("mlflow.source.git.commit", git_revision())
+        mlflow.set_tags({"pipeline": model.profile.name or "unnamed", "registered_model": name,
+                         "targets": ", ".join(model.targets),
+                         "targets.skipped": " | ".join(model.skipped.values()) or "none"})
+        for target in model.targets:
+            mlflow.set_tag(f"scorer.{target}", model.fit_info_[target]["scorer"])
         mlflow.log_params({k: _param(v) for k, v in result.params.items()})
         mlflow.log_metrics({k: float(v) for k, v in result.metrics.items() if _finite(v)})
-        for name, figure in result.figures.items():
-            mlflow.log_figure(figure, f"plots/{name}")
+        for figure_name, figure in result.figures.items():
+            mlflow.log_figure(figure, f"plots/{figure_name}")
         _log_data_snapshot(result.data, source)
+        mlflow.log_dict({"leaks": [leak.to_dict() for leak in result.leaks]},
+                        "leak_scan.json")
+        mlflow.set_tag("leaks", ", ".join(sorted({f.feature for f in result.leaks})) or "none")
         if result.warnings:
             mlflow.log_text("\n".join(result.warnings) + "\n", "warnings.txt")
             mlflow.set_tag("warnings", " | ".join(result.warnings)[:4000])
         card = model_card(result)
         mlflow.log_text(card, "model_card.md")
-        left_out = result.model.left_out
-        mlflow.set_tag("features.left_out", ", ".join(left_out) or "none")
-        info = _log_model(result.model, result.holdout, register)
+        mlflow.set_tag("features.left_out", ", ".join(model.left_out) or "none")
+        info = _log_model(model, result.holdout, name if register else None)
         version = str(info.registered_model_version) if register else ""
         if register:
-            mlflow.MlflowClient().update_model_version(MODEL_NAME, version, description=card)
-        alias, mean_auc, champion_auc, note = "", _mean_auc(result.metrics), None, ""
+            mlflow.MlflowClient().update_model_version(name, version, description=card)
+        mean_auc = mean_test_auc(result.metrics, model.targets)
+        decision = Promotion("", None, "", ())
         if register:
-            alias, champion_auc, note = promote(version, result.holdout, mean_auc,
-                                                result.model.profile)
-            mlflow.set_tag("alias", alias)
-            if note:
-                mlflow.set_tag("alias.note", note)
-            if champion_auc is not None:
-                mlflow.log_metric("champion_on_holdout.mean_auc", champion_auc)
+            decision = promote(version, result.holdout, result.metrics, model)
+            mlflow.set_tag("alias", decision.alias)
+            mlflow.set_tag("alias.compared_on", ", ".join(decision.compared_on) or "none")
+            if decision.note:
+                mlflow.set_tag("alias.note", decision.note)
+            if decision.champion_auc is not None:
+                mlflow.log_metric("champion_on_holdout.mean_auc", decision.champion_auc)
+        if _finite(mean_auc):
             mlflow.log_metric("mean_auc", mean_auc)
-    return TrackedRun(run.info.run_id, version, alias, mean_auc, champion_auc, note)
+    return TrackedRun(run.info.run_id, version, decision.alias, mean_auc, decision.champion_auc,
+                      decision.note, name, decision.compared_on)
 
 
-def promote(version: str, holdout: pd.DataFrame, mean_auc: float,
-            profile: PipelineProfile | None = None) -> tuple[str, float | None, str]:
-    """Give ``version`` the champion alias if it beats the champion on ``holdout``.
+@dataclass(frozen=True)
+class Promotion:
+    """The alias a new version got, the champion's figure and what the comparison covered."""
 
-    Otherwise it gets ``challenger``.  A champion that cannot score the new version's pipeline
-    (``profile``: other context fields, features its export cannot give) is not compared: the
-    new version is ``challenger``.  Returns (alias, the champion's mean AUC on the holdout or
-    None when there was no champion or no comparison, why there was no comparison or "").
+    alias: str
+    champion_auc: float | None
+    note: str
+    compared_on: tuple[str, ...]
+
+
+def mean_test_auc(metrics: dict[str, float], targets: tuple[str, ...]) -> float:
+    """Mean test ROC AUC over ``targets`` that have a finite one (NaN when none has).
+
+    Example:
+        >>> mean_test_auc({"test.stall.roc_auc": 0.7, "test.won.roc_auc": 0.8}, ("stall", "won"))
+        0.75
+    """
+    values = [metrics.get(f"test.{t}.roc_auc", math.nan) for t in targets]
+    values = [v for v in values if _finite(v)]
+    return round(sum(values) / len(values), 12) if values else math.nan
+
+
+def promote(version: str, holdout: pd.DataFrame, metrics: dict[str, float],
+            model: DealRiskModel) -> Promotion:
+    """Give ``version`` its pipeline's champion alias if it beats the champion on ``holdout``.
+
+    Both are scored on the same holdout rows, on the targets both have and both could evaluate
+    there (``compared_on``).  Otherwise the version gets ``challenger``; also when the champion
+    cannot score the new version's pipeline (other context fields, features its export cannot
+    give) or shares no evaluable target: then it is not compared, and ``note`` says why.
     """
     from training.pipeline import evaluate_model
 
+    name = registered_name(model.profile.name)
     client = mlflow.MlflowClient()
     try:
-        current = client.get_model_version_by_alias(MODEL_NAME, "champion")
+        current = client.get_model_version_by_alias(name, "champion")
     except MlflowException:
         current = None
     if current is None or current.version == version:
-        client.set_registered_model_alias(MODEL_NAME, "champion", version)
-        return "champion", None, ""
-    champion = load_model(f"models:/{MODEL_NAME}/{current.version}")
-    problems = champion.mismatch(profile) if profile is not None else []
+        client.set_registered_model_alias(name, "champion", version)
+        return Promotion("champion", None, "", ())
+    champion = load_model(f"models:/{name}/{current.version}")
+    problems = champion.mismatch(model.profile)
     if problems:
-        client.set_registered_model_alias(MODEL_NAME, "challenger", version)
-        return "challenger", None, (f"the champion (version {current.version}) cannot score "
-                                    f"this pipeline ({'; '.join(problems)}): not compared")
-    champion_auc = _mean_auc(evaluate_model(champion, holdout))
-    alias = "champion" if mean_auc > champion_auc else "challenger"
-    client.set_registered_model_alias(MODEL_NAME, alias, version)
-    return alias, champion_auc, ""
+        client.set_registered_model_alias(name, "challenger", version)
+        return Promotion("challenger", None, f"the champion (version {current.version}) cannot "
+                         f"score this pipeline ({'; '.join(problems)}): not compared", ())
+    theirs = evaluate_model(champion, holdout)
+    common = tuple(t for t in model.targets if t in champion.targets
+                   and _finite(metrics.get(f"test.{t}.roc_auc"))
+                   and _finite(theirs.get(f"test.{t}.roc_auc")))
+    if not common:
+        client.set_registered_model_alias(name, "challenger", version)
+        return Promotion("challenger", None, f"the champion (version {current.version}) and "
+                         "this version share no target both could evaluate: not compared", ())
+    ours, champion_auc = mean_test_auc(metrics, common), mean_test_auc(theirs, common)
+    alias = "champion" if ours > champion_auc else "challenger"
+    client.set_registered_model_alias(name, alias, version)
+    skipped = [t for t in model.targets if t not in common]
+    note = (f"compared on {', '.join(common)} only ({', '.join(skipped)}: not evaluable by both)"
+            if skipped else "")
+    return Promotion(alias, champion_auc, note, common)
 
 
-def load_model(uri: str = f"models:/{MODEL_NAME}@champion") -> DealRiskModel:
+def load_model(uri: str) -> DealRiskModel:
     """The :class:`DealRiskModel` inside a registered pyfunc (an alias or a pinned version)."""
     pyfunc = mlflow.pyfunc.load_model(uri)
     model = pyfunc.unwrap_python_model().model
@@ -204,15 +274,15 @@ def load_model(uri: str = f"models:/{MODEL_NAME}@champion") -> DealRiskModel:
 
 def _version_of(uri: str, run_id: str | None) -> str:
     client = mlflow.MlflowClient()
-    if "@" in uri:
-        alias = uri.rsplit("@", 1)[1]
-        return str(client.get_model_version_by_alias(MODEL_NAME, alias).version)
+    if "@" in uri and uri.startswith("models:/"):
+        name, alias = uri.removeprefix("models:/").rsplit("@", 1)
+        return str(client.get_model_version_by_alias(name, alias).version)
     if uri.startswith("models:/"):
         return uri.rstrip("/").rsplit("/", 1)[1]
     return run_id or "unregistered"
 
 
-def _log_model(model: DealRiskModel, holdout: pd.DataFrame, register: bool):
+def _log_model(model: DealRiskModel, holdout: pd.DataFrame, registered: str | None):
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "dealrisk_model.pkl"
         with open(path, "wb") as handle:
@@ -224,7 +294,7 @@ def _log_model(model: DealRiskModel, holdout: pd.DataFrame, register: bool):
             code_paths=[str(PROJECT_ROOT / "features"), str(PROJECT_ROOT / "training")],
             signature=signature(model.schema),
             input_example=input_example(holdout, schema=model.schema),
-            registered_model_name=MODEL_NAME if register else None,
+            registered_model_name=registered,
         )
 
 
@@ -251,10 +321,6 @@ def _log_data_snapshot(data: dict[str, object], source: str | None) -> None:
                   else CodeDatasetSource(tags={"origin": "in-memory deal histories"}))
     mlflow.log_input(MetaDataset(source=origin, name="deal_histories", digest=digest[:36]),
                      context="training")
-
-
-def _mean_auc(metrics: dict[str, float]) -> float:
-    return float(sum(metrics[m] for m in PRIMARY_METRICS) / len(PRIMARY_METRICS))
 
 
 def _finite(value: object) -> bool:

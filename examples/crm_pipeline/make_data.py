@@ -2,11 +2,13 @@
 
 The files have the shape of the public "CRM Sales Opportunities" sample (Maven Analytics):
 ``sales_pipeline.csv`` with one row per opportunity (agent, product, account, stage, engage and
-close dates, close value), ``accounts.csv`` and ``sales_teams.csv``.  Their content is made up
-by this short script, independently of dealrisk's buyer-journey simulator, so that the product
-is shown on an export it did not write: rows stop at the export time, open deals have no close
-date or value, a lost deal's close value is 0, prospects have neither an engage date nor an
-account (the ingest reports them), and the account and team attributes are the kind a CRM holds.
+close dates, close value), ``accounts.csv``, ``sales_teams.csv`` and ``products.csv`` (list
+prices: the deal's value while it is open; the close value is only known at the close).  Their
+content is made up by this short script, independently of dealrisk's buyer-journey simulator, so
+that the product is shown on an export it did not write: rows stop at the export time, open
+deals have no close date or value, a lost deal's close value is 0, prospects have neither an
+engage date nor an account (the ingest reports them), and the account and team attributes are
+the kind a CRM holds.
 
     .venv/bin/python examples/crm_pipeline/make_data.py
 """
@@ -41,7 +43,7 @@ COMPANIES = ["Acme", "Betasoloin", "Cancity", "Codehow", "Condax", "Dalttechnolo
 
 
 def make(n_opportunities: int = 720, seed: int = 20171231) -> dict[str, pd.DataFrame]:
-    """The three tables (deterministic for a seed)."""
+    """The four tables (deterministic for a seed)."""
     rng = np.random.default_rng(seed)
     agents = pd.DataFrame({
         "sales_agent": [f"{f} {last}" for f, last in zip(FIRST, LAST, strict=True)][:12],
@@ -84,7 +86,11 @@ def make(n_opportunities: int = 720, seed: int = 20171231) -> dict[str, pd.DataF
         "engage_date": np.where(prospect, "", engage.strftime("%Y-%m-%d")),
         "close_date": np.where(np.isin(stage, ["Won", "Lost"]), close.strftime("%Y-%m-%d"), ""),
         "close_value": pd.Series(value).map(lambda v: "" if np.isnan(v) else f"{v:.0f}")})
-    return {"sales_pipeline": pipeline, "accounts": accounts, "sales_teams": agents}
+    products = pd.DataFrame({"product": list(PRODUCTS),
+                             "series": [p.split()[0] for p in PRODUCTS],
+                             "sales_price": list(PRODUCTS.values())})
+    return {"sales_pipeline": pipeline, "accounts": accounts, "sales_teams": agents,
+            "products": products}
 
 
 def main() -> None:

@@ -142,7 +142,19 @@ def ingest(
             "table": "currency rates", "file": Path(rates).name, "read": len(table),
             "accepted": len(table), "skipped": 0, "rejected": 0}])], ignore_index=True)
     return replace(result, histories=histories, file_counts=counts,
+                   rejections=_with_side_rows(result.rejections, raw.side_rejections),
+                   skipped=_with_side_rows(result.skipped, raw.side_skipped),
                    warnings=[*result.warnings, *notes])
+
+
+def _with_side_rows(log: pd.DataFrame | None, side: pd.DataFrame | None) -> pd.DataFrame | None:
+    """A rejection (skip) log with the reader's own side-file rows, ordered by file and row."""
+    if side is None or not len(side):
+        return log
+    if log is None or not len(log):
+        return side.reset_index(drop=True)
+    return pd.concat([log, side], ignore_index=True).sort_values(
+        ["file", "row"], kind="stable").reset_index(drop=True)
 
 
 def _unit_rate_currency(rates: pd.DataFrame | None) -> str | None:

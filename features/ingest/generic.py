@@ -19,7 +19,9 @@ no activities (``examples/crm_pipeline/mapping.yaml``)::
         columns:
           deal_id: opportunity_id
           owner_id: sales_agent
+          owner_name: sales_agent          # names shown instead of ids (optional)
           account_id: {column: account, missing: unknown account}  # empty -> this value
+          account_name: account
           created_at: {column: engage_date, format: "%Y-%m-%d"}
           closed_at: {column: close_date, format: "%Y-%m-%d"}
           crm_stage: deal_stage

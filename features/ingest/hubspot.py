@@ -4,9 +4,11 @@ Files (``.csv`` or ``.parquet``, columns named with HubSpot's export labels; lab
 ignores case), all in one folder:
 
 - ``deals`` (required): ``Record ID``, ``Deal Stage``, ``Create Date``; optional ``Deal Name``,
-  ``Amount``, ``Close Date``, ``Deal owner`` (empty: ``unassigned``), ``Associated Company IDs``
-  (``;``-separated, the first is the account; else ``Associated Company``), ``Closed Lost
-  Reason``, ``Pipeline``, ``Deal Type``, ``Currency``; plus HubSpot's stage columns
+  ``Amount``, ``Close Date``, ``Deal owner`` (the owner's name: owner id and ``owner_name``;
+  empty: owner ``unassigned``, no name), ``Associated Company IDs`` (``;``-separated, the first
+  is the account; else ``Associated Company``), ``Associated Company`` (the company's name:
+  ``account_name``, the first of a ``;``-separated list), ``Closed Lost Reason``, ``Pipeline``,
+  ``Deal Type``, ``Currency``; plus HubSpot's stage columns
   ``Date entered "<Stage label> (<Pipeline>)"``.
 - Activities, either as the UI writes them, one file per activity type -- ``emails``,
   ``calls``, ``meetings``, ``notes``, ``tasks`` with ``Record ID``, ``Activity date`` (meetings:
@@ -204,10 +206,13 @@ def _deals(deals: pd.DataFrame, config: JourneyConfig) -> RawTable:
     company = text("Associated Company IDs" if "Associated Company IDs" in deals.columns
                    else "Associated Company")
     out["account_id"] = company.map(lambda v: next(iter(_ids(v)), ""))
+    out["account_name"] = text("Associated Company").map(lambda v: next(iter(_ids(v)), ""))
+    out["owner_name"] = out["owner_id"].str.strip()  # the UI export names the owner
     out["owner_id"] = out["owner_id"].where(~blank(out["owner_id"]), UNASSIGNED)
     out["closed_at"] = text("Close Date").where(closed, "")
     out["_file"], out["_row"] = deals["_file"], deals["_row"]
-    return RawTable("deals", out, dict(_DEAL_COLUMNS))
+    return RawTable("deals", out, {**_DEAL_COLUMNS, "owner_name": "Deal owner",
+                                   "account_name": "Associated Company"})
 
 
 def _closed_lookup(config: JourneyConfig):

@@ -33,8 +33,9 @@ from features.profile import PipelineProfile
 #: ``field_raw`` (the CRM's own value, shown in rejections), ``old_value``/``new_value`` (text).
 RAW_COLUMNS: dict[str, tuple[str, ...]] = {
     "deals": ("deal_id", "account_id", "owner_id", "created_at", "amount", "currency",
-              "expected_close_date", "name", "segment", "region", "industry", "deal_type",
-              "lead_source", "crm_stage", "is_closed", "outcome", "close_reason", "closed_at"),
+              "expected_close_date", "name", "owner_name", "account_name", "segment", "region",
+              "industry", "deal_type", "lead_source", "crm_stage", "is_closed", "outcome",
+              "close_reason", "closed_at"),
     "stage_history": ("source_id", "deal_id", "entered_at", "crm_stage"),
     "activities": ("activity_id", "deal_id", "occurred_at", "recorded_at", "type", "type_raw",
                    "direction",
@@ -62,7 +63,9 @@ class RawExport:
     ``rates`` holds currency conversion rates found in the export (columns ``currency``,
     ``rate`` = units of that currency per one unit of ``reporting_currency``, and optional
     ``start``/``end`` dates of a dated rate); ``side_counts`` the row accounting of side files
-    (joined tables, rate tables) as ``{table, file, read, accepted, skipped, rejected}`` rows.
+    (joined tables, rate tables) as ``{table, file, read, accepted, skipped, rejected}`` rows,
+    and ``side_rejections`` / ``side_skipped`` the side-file rows behind their ``rejected`` and
+    ``skipped`` counts.
     """
 
     tables: dict[str, RawTable]
@@ -70,6 +73,10 @@ class RawExport:
     rates: pd.DataFrame | None = None
     reporting_currency: str | None = None
     side_counts: list[dict[str, object]] = field(default_factory=list)
+    #: Rows of side files rejected or skipped by the reader itself (columns of
+    #: :data:`~features.ingest.rejections.REPORT_COLUMNS`), reported with the canonical tables'.
+    side_rejections: pd.DataFrame | None = None
+    side_skipped: pd.DataFrame | None = None
 
 
 @dataclass

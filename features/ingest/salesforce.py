@@ -11,7 +11,13 @@ fields: ``Loss_Reason__c``, ``Segment__c``, ``Region__c``, ``Industry__c``); onl
   ``Incoming`` says whether the buyer sent it; a message with no Task but an opportunity as
   ``RelatedToId`` is an email activity itself;
 - ``CurrencyType`` / ``DatedConversionRate`` (optional, multi-currency orgs): amounts are
-  converted into the corporate currency (see :mod:`features.ingest.currency`).
+  converted into the corporate currency (see :mod:`features.ingest.currency`);
+- ``User`` (optional: ``Id`` and ``Name``, or ``FirstName`` / ``LastName``) and ``Account``
+  (optional: ``Id``, ``Name``): the deal's ``owner_name`` and ``account_name``, joined on the
+  Opportunity's ``OwnerId`` / ``AccountId`` (shown instead of the ids; without the file, or for
+  an id it lacks, the name is missing).  Their rows are counted as a ``side table``: a row some
+  opportunity refers to is accepted, one none refers to is skipped as ``unreferenced``, one
+  without an ``Id`` is rejected as ``missing_value`` and a repeated ``Id`` as ``duplicate_id``.
 
 What real exports need, and what this reader does about it:
 
@@ -38,7 +44,7 @@ What real exports need, and what this reader does about it:
 
 Example:
     >>> sorted(SALESFORCE_REQUIRED)[:3]
-    ['CurrencyType', 'DatedConversionRate', 'EmailMessage']
+    ['Account', 'CurrencyType', 'DatedConversionRate']
 
 """
 
@@ -52,7 +58,17 @@ import pandas as pd
 from features.ingest.activities import classify_activities
 from features.ingest.currency import salesforce_rates
 from features.ingest.parsing import blank, is_in, map_distinct, parse_bools, parse_timestamps
-from features.ingest.raw import SKIP, SKIP_DETAIL, RawExport, RawTable, read_export, text_getter
+from features.ingest.raw import (
+    SKIP,
+    SKIP_DETAIL,
+    RawExport,
+    RawTable,
+    SourceError,
+    find_object_file,
+    read_export,
+    text_getter,
+)
+from features.ingest.rejections import SKIP_REASONS, RejectionLog
 from features.ingest.sfid import normalise_ids
 from features.journey import JourneyConfig
 from features.profile import PipelineProfile
@@ -69,6 +85,8 @@ SALESFORCE_REQUIRED: dict[str, list[str]] = {
     "EmailMessage": ["Id", "Incoming"],
     "CurrencyType": ["IsoCode", "ConversionRate"],
     "DatedConversionRate": ["IsoCode", "ConversionRate", "StartDate"],
+    "User": ["Id"],  # and Name, or FirstName / LastName
+    "Account": ["Id", "Name"],
 }
 #: Id columns brought to the 18-character form, per object.
 ID_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -79,7 +97,12 @@ ID_COLUMNS: dict[str, tuple[str, ...]] = {
     "Event": ("Id", "WhatId", "WhoId", "OwnerId"),
     "OpportunityContactRole": ("Id", "OpportunityId", "ContactId"),
     "EmailMessage": ("Id", "ActivityId", "RelatedToId"),
+    "User": ("Id",),
+    "Account": ("Id",),
 }
+#: Side objects whose names go onto the deals: object -> (Opportunity column, deals column).
+NAME_OBJECTS: dict[str, tuple[str, str]] = {"User": ("OwnerId", "owner_name"),
+                                            "Account": ("AccountId", "account_name")}
 #: Key prefix of Opportunity ids (the first three characters of every Salesforce id name its
 #: object).
 OPPORTUNITY_PREFIX = "006"
@@ -109,7 +132,10 @@ def read_salesforce(directory: Path, config: JourneyConfig) -> RawExport:
                 if column in frames[name].columns:
                     frames[name][column] = normalise_ids(frames[name][column])
 
-    tables = {"deals": _deals(frames["Opportunity"])}
+    rejected, skipped = RejectionLog(), RejectionLog(SKIP_REASONS)
+    side: list[dict[str, object]] = []
+    names = _side_names(directory, frames, rejected, skipped, side)
+    tables = {"deals": _deals(frames["Opportunity"], names)}
     if "OpportunityHistory" in frames:
         tables["stage_history"] = _stage_history(frames["OpportunityHistory"])
     tables_fh, tracked = _close_date_and_amount_history(frames, config)
@@ -137,11 +163,12 @@ def read_salesforce(directory: Path, config: JourneyConfig) -> RawExport:
         stage_entries="all" if "OpportunityHistory" in frames else "none",
         has_activities="Task" in frames or "Event" in frames or "EmailMessage" in frames,
         has_contacts="OpportunityContactRole" in frames)
-    side = [{"table": "currency rates", "file": str(frames[n]["_file"].iloc[0]),
-             "read": len(frames[n]), "accepted": len(frames[n]), "skipped": 0, "rejected": 0}
-            for n in ("CurrencyType", "DatedConversionRate") if n in frames and len(frames[n])]
+    side += [{"table": "currency rates", "file": str(frames[n]["_file"].iloc[0]),
+              "read": len(frames[n]), "accepted": len(frames[n]), "skipped": 0, "rejected": 0}
+             for n in ("CurrencyType", "DatedConversionRate") if n in frames and len(frames[n])]
     return RawExport(tables, profile, rates=rates, reporting_currency=corporate,
-                     side_counts=side)
+                     side_counts=side, side_rejections=rejected.frame(),
+                     side_skipped=skipped.frame())
 
 
 def _pick(frame: pd.DataFrame, mapping: dict[str, str]) -> pd.DataFrame:
@@ -150,8 +177,67 @@ def _pick(frame: pd.DataFrame, mapping: dict[str, str]) -> pd.DataFrame:
     return pd.DataFrame(out, index=frame.index)
 
 
-def _deals(opps: pd.DataFrame) -> RawTable:
-    return RawTable("deals", _pick(opps, _OPPORTUNITY_COLUMNS), dict(_OPPORTUNITY_COLUMNS))
+def _deals(opps: pd.DataFrame, names: dict[str, pd.Series]) -> RawTable:
+    frame = _pick(opps, _OPPORTUNITY_COLUMNS)
+    labels = dict(_OPPORTUNITY_COLUMNS)
+    text = text_getter(opps)
+    for obj, (key, column) in NAME_OBJECTS.items():
+        if column in names:
+            found = names[column].reindex(text(key).to_numpy())
+            frame[column] = pd.Series(found.to_numpy(), index=opps.index,
+                                      dtype="str").fillna("")
+            labels[column] = f"{obj}.Name (by {key})"
+    return RawTable("deals", frame, labels)
+
+
+def _side_names(directory: Path, frames: dict[str, pd.DataFrame], rejected: RejectionLog,
+                skipped: RejectionLog, counts: list[dict[str, object]]) -> dict[str, pd.Series]:
+    """Owner and account names by id from ``User`` and ``Account``, each row accounted for.
+
+    Returns ``{deals column: name by 18-character id}`` for the files the export has.
+    """
+    opps = text_getter(frames["Opportunity"])
+    out = {}
+    for obj, (key, column) in NAME_OBJECTS.items():
+        if obj not in frames:
+            continue
+        frame = frames[obj]
+        if obj == "User" and not {"Name", "FirstName", "LastName"} & set(frame.columns):
+            found = ", ".join(c for c in frame.columns if not c.startswith("_")) or "none"
+            path = find_object_file(Path(directory), obj)
+            raise SourceError(f"{path.name if path else obj}: missing required column(s) Name "
+                              f"(or FirstName and LastName) (found: {found})")
+        if not len(frame):
+            continue
+        text = text_getter(frame)
+        ids = text("Id").str.strip()
+        no_id = blank(ids)
+        rejected.add(frame[no_id], column="Id", values=ids, reason="missing_value",
+                     detail=f"a {obj} row needs its Id")
+        dup = ids.duplicated(keep="first") & ~no_id
+        if dup.any():
+            first = frame.groupby(ids, sort=False)["_row"].transform("first")
+            rejected.add(frame[dup], column="Id", values=ids, reason="duplicate_id",
+                         detail="id already used at row " + first.astype("str"))
+        kept = ~no_id & ~dup
+        used = kept & is_in(ids, opps(key).unique())
+        unused = kept & ~used
+        skipped.add(frame[unused], column="Id", values=ids, reason="unreferenced",
+                    detail=f"no opportunity has this {key}")
+        counts.append({"table": "side table", "file": str(frame["_file"].iloc[0]),
+                       "read": len(frame), "accepted": int(used.sum()),
+                       "skipped": int(unused.sum()), "rejected": int((~kept).sum())})
+        out[column] = pd.Series(_display_names(text)[used].to_numpy(),
+                                index=ids[used].to_numpy(), dtype="str")
+    return out
+
+
+def _display_names(text) -> pd.Series:
+    """``Name``, else ``FirstName LastName`` (a user export may have either)."""
+    name = text("Name").str.strip()
+    parts = (text("FirstName").str.strip() + " " + text("LastName").str.strip()).str.strip()
+    return name.where(~blank(name), parts)
+
 
 
 def _stage_history(hist: pd.DataFrame) -> RawTable:

@@ -99,25 +99,29 @@ def test_rates_file_currency_and_pipeline_name(tmp_path: Path):
 
 
 @pytest.mark.slow
-def test_a_model_of_another_pipeline_is_not_compared_nor_used(tmp_path: Path):
-    """The champion from the simulated Salesforce pipeline cannot score the spreadsheet one (it
-    learned from activities that pipeline does not have): the new model is a challenger, not
-    compared, and `rank` refuses the champion, naming --model."""
+def test_each_pipeline_ranks_with_its_own_champion_and_refuses_another(tmp_path: Path):
+    """The simulated Salesforce pipeline and the spreadsheet one each register under their own
+    name and get their own champion (never compared with each other); `rank` uses the
+    pipeline's own champion by default and refuses the other's (another pipeline, and features
+    this export cannot give), naming --model."""
     from dealrisk_cli import flat, tracking_env
 
     env = tracking_env(tmp_path)
     example = Path(__file__).parents[2] / "examples" / "crm_pipeline"
     assert_ok(run("simulate", "--deals", "400", "--seed", "3", "--out", tmp_path / "sim"))
     assert_ok(run("ingest", tmp_path / "sim", "--out", tmp_path / "sim_c"))
-    assert_ok(run("train", tmp_path / "sim_c", "--n-estimators", "30", env=env))
+    out = assert_ok(run("train", tmp_path / "sim_c", "--n-estimators", "30", env=env))
+    assert "registered dealrisk-sim version 1 as champion" in flat(out)
     assert_ok(run("ingest", example, "--mapping", example / "mapping.yaml", "--out",
                   tmp_path / "crm_c"))
     out = assert_ok(run("train", tmp_path / "crm_c", "--n-estimators", "30", env=env))
-    assert "version 2 as challenger (the champion (version 1) cannot score this pipeline" in out
-    assert "rank with --model models:/dealrisk/2" in out
-    refused = assert_refused(run("rank", tmp_path / "crm_c", "--out", tmp_path / "r", env=env),
-                             2, "was not trained on a pipeline like", "--model")
-    assert "cannot give" in refused
-    assert_ok(run("rank", tmp_path / "crm_c", "--model", "models:/dealrisk/2", "--out",
-                  tmp_path / "r", env=env))
+    assert "registered dealrisk-crm_pipeline version 1 as champion" in flat(out)
+    refused = assert_refused(run("rank", tmp_path / "crm_c", "--model", "models:/dealrisk-sim/1",
+                                 "--out", tmp_path / "r", env=env),
+                             2, "belongs to pipeline 'sim', not 'crm_pipeline'", "--model")
+    assert "cannot give" in refused and "models:/dealrisk-crm_pipeline/<version>" in refused
+    assert_refused(run("rank", tmp_path / "sim_c", "--model",
+                       "models:/dealrisk-crm_pipeline@champion", "--out", tmp_path / "r",
+                       env=env), 2, "belongs to pipeline 'crm_pipeline', not 'sim'")
+    assert_ok(run("rank", tmp_path / "crm_c", "--out", tmp_path / "r", env=env))
     assert flat((tmp_path / "r" / "ranking.csv").read_text())

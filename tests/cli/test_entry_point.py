@@ -35,9 +35,9 @@ def test_simulate_ingest_features_train_rank(tmp_path: Path):
 
     stdout = assert_ok(run("train", canonical, "--horizon", "21", "--n-estimators", "50",
                            "--run-name", "cli-test", env=env))
-    assert "registered dealrisk version 1 as champion" in stdout
+    assert "registered dealrisk-export version 1 as champion" in stdout
     client = mlflow.MlflowClient(tracking_uri=env["MLFLOW_TRACKING_URI"])
-    version = client.get_model_version_by_alias("dealrisk", "champion")
+    version = client.get_model_version_by_alias("dealrisk-export", "champion")
     params = client.get_run(version.run_id).data.params
     assert str(version.version) == "1"
     assert (params["horizon_days"], params["n_estimators"]) == ("21", "50")
@@ -72,7 +72,7 @@ def test_demo_as_the_makefile_runs_it(tmp_path: Path):
     assert report["pipeline"]["reporting_currency"] == "USD"
     rows = pd.read_parquet(tmp_path / "features.parquet")
     assert len(rows) > 400 and {"deal_id", "as_of", "days_in_step"} <= set(rows.columns)
-    assert "registered dealrisk version 1 as champion" in stdout
+    assert "registered dealrisk-demo version 1 as champion" in stdout
     ranking = pd.read_csv(tmp_path / "report" / "ranking.csv")
     open_deals = pd.read_parquet(tmp_path / "canonical" / "deals.parquet").outcome.isna().sum()
     assert len(ranking) == open_deals and ranking.revenue_at_risk.is_monotonic_decreasing

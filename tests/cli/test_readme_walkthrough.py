@@ -44,7 +44,7 @@ def test_readme_walkthrough_runs_as_written(tmp_path: Path):
         outputs.append(flat(proc.stdout))
     ingest_out, _, train_out, rank_out = outputs
     assert "left out:" in ingest_out and "the export has no activities" in ingest_out
-    assert "registered dealrisk version 1 as champion" in train_out
+    assert "registered dealrisk-crm_pipeline version 1 as champion" in train_out
     assert "report: out/crm/report/ranking.html" in rank_out
     report = tmp_path / "out" / "crm" / "report"
     ranking = pd.read_csv(report / "ranking.csv")

@@ -86,6 +86,20 @@ def corrupt(src: Path, dst: Path) -> tuple[set, set]:
     return expected, bad_deals
 
 
+def test_clean_export_has_owner_and_account_names(clean_export: Path):
+    result = ingest(clean_export)
+    assert result.rejections.empty and result.balanced  # no rejection
+    deals = result.histories.deals
+    assert deals["owner_name"].notna().all() and deals["account_name"].notna().all()
+    # one User / Account row per owner / account some deal has, each with its own name
+    fc = result.file_counts.set_index("file")
+    for name, key in (("User", "owner_id"), ("Account", "account_id")):
+        assert fc.loc[f"{name}.csv", ["table", "read", "accepted", "skipped"]].tolist() == [
+            "side table", deals[key].nunique(), deals[key].nunique(), 0]
+    assert (deals.groupby("owner_id")["owner_name"].nunique() == 1).all()
+    assert deals.groupby("owner_name")["owner_id"].nunique().max() == 1
+
+
 def test_corrupted_export_loses_nothing(clean_export: Path, tmp_path: Path):
     assert ingest(clean_export).rejections.empty  # the clean export ingests with no rejection
     expected, bad_deals = corrupt(clean_export, tmp_path / "bad")
@@ -112,7 +126,7 @@ def test_corrupted_export_loses_nothing(clean_export: Path, tmp_path: Path):
     assert fc["read"].sum() == fc["accepted"].sum() + len(result.skipped) + len(rej)
     assert set(result.skipped["reason"]) == {"merged"}
     assert sum(result.histories.row_counts().values()) == fc.loc[
-        fc["table"] != "currency rates", "accepted"].sum()
+        ~fc["table"].isin(["currency rates", "side table"]), "accepted"].sum()
     assert set(rej.reason) >= {"bad_timestamp", "timestamp_without_timezone",
                                "after_export_time", "before_deal_created", "unknown_deal",
                                "duplicate_id", "bad_amount", "unknown_stage",

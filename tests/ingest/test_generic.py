@@ -173,6 +173,28 @@ def test_direction_and_type_given_directly(work: Path):
         ("a1", "demo", "buyer"), ("a2", "Email", "seller")]
 
 
+def test_owner_and_account_names_are_mappable_columns(mapping: Path, work: Path):
+    deals = pd.read_csv(work / "deals.csv", dtype=str, keep_default_na=False)
+    deals["rep_name"] = ["Rita Ng", "Rita Ng", "", "Omar Haddad"]
+    deals["company"] = ["Acme", "  ", "Initech", "Hooli"]
+    deals.to_csv(work / "deals.csv", index=False)
+
+    def change(m):
+        m["tables"]["deals"]["columns"].update(owner_name="rep_name", account_name="company")
+
+    named = read(edit_mapping(work, change))
+    assert records(named.histories.deals, ["deal_id", "owner_id", "owner_name", "account_name"]
+                   ) == [("g1", "r1", "Rita Ng", "Acme"), ("g2", "r1", "Rita Ng", None),
+                         ("g3", "r2", None, "Initech")]  # empty text is a missing name
+    assert named.balanced
+    # without them mapped the names are missing, and nothing else changes
+    plain = read(mapping)
+    assert plain.histories.deals[["owner_name", "account_name"]].isna().all().all()
+    pd.testing.assert_frame_equal(
+        named.histories.deals.drop(columns=["owner_name", "account_name"]),
+        plain.histories.deals.drop(columns=["owner_name", "account_name"]))
+
+
 def test_parquet_equals_csv(mapping: Path, work: Path):
     for csv in work.glob("*.csv"):
         pq.write_table(pacsv.read_csv(csv, convert_options=pacsv.ConvertOptions(

@@ -37,7 +37,7 @@ def test_example_pipeline_loses_nothing(crm):
     assert len(crm.histories.deals) == len(pipeline) - prospects
     sides = crm.file_counts[crm.file_counts["table"] == "side table"]
     assert records(sides, ["file", "read", "accepted", "skipped"]) == [
-        ("accounts.csv", 48, 48, 0), ("sales_teams.csv", 12, 12, 0)]
+        ("accounts.csv", 48, 48, 0), ("sales_teams.csv", 12, 12, 0), ("products.csv", 7, 7, 0)]
 
 
 def test_joins_constants_and_typed_context_fields(crm):
@@ -49,12 +49,21 @@ def test_joins_constants_and_typed_context_fields(crm):
     assert deal["industry"] == accounts.loc[row["account"], "sector"]      # joined
     assert deal["employees"] == float(accounts.loc[row["account"], "employees"])  # a number
     assert deal["currency"] == "USD"                                         # a constant
-    assert deal["amount"] == float(row["close_value"])
+    products = pd.read_csv(EXAMPLE / "products.csv").set_index("product")
+    assert deal["amount"] == products.loc[row["product"], "sales_price"]  # the list price
     profile = crm.histories.profile
     assert [(c.name, c.kind) for c in profile.context] == [("employees", "number"),
                                                            ("sales_manager", "category")]
     assert profile.schema().names[-2:] == ["employees", "sales_manager"]
     assert deals["employees"].dtype == "float64" and deals["sales_manager"].notna().all()
+
+
+def test_owner_and_account_names_are_mapped(crm):
+    deals = crm.histories.deals.set_index("deal_id")
+    pipeline = pd.read_csv(EXAMPLE / "sales_pipeline.csv", dtype=str, keep_default_na=False
+                           ).set_index("opportunity_id").loc[deals.index]
+    assert (deals["owner_name"] == pipeline["sales_agent"]).all()
+    assert (deals["account_name"] == pipeline["account"]).all()  # (only prospects lack one)
 
 
 def test_stage_history_derived_from_date_columns(crm):

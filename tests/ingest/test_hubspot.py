@@ -99,6 +99,12 @@ def test_deals(result):
     ]
 
 
+def test_owner_name_from_deal_owner_and_no_company_name_without_its_column(result):
+    deals = result.histories.deals
+    assert (deals["owner_name"] == deals["owner_id"]).all()  # "Deal owner" as written
+    assert deals["account_name"].isna().all()  # only "Associated Company IDs": no names
+
+
 def test_stage_history_from_date_entered_columns(result):
     assert records(result.histories.stage_history,
                    ["deal_id", "entered_at", "crm_stage", "step", "status"]) == [

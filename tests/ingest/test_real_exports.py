@@ -9,7 +9,9 @@ Fixtures:
   ``Incoming`` flag (and an email with no task); field history of other fields (``created``,
   ``StageName``, ``Owner``); an open task due after the export and one still open after its
   due date; a task on an account (not a deal);
-  CurrencyType and DatedConversionRate (EUR at 0.92 until April, 0.95 after).
+  CurrencyType and DatedConversionRate (EUR at 0.92 until April, 0.95 after); User (FirstName /
+  LastName, no Name; one user owns no deal) and Account (one Id in the 15-character form, one
+  account with no deal) for the owner and account names.
 - tests/fixtures/hubspot_ui: what HubSpot's export button writes -- label-named columns, local
   times without an offset, one file per activity type, owner names (one deal unassigned), the
   company by name, a contact and an email on no deal, an open and an overdue task.
@@ -24,6 +26,7 @@ import pandas as pd
 import pytest
 from table_records import records
 
+from features.histories import DealHistories
 from features.ingest import SourceError, ingest
 from features.journey import JourneyConfig
 
@@ -55,11 +58,13 @@ def hs(fixtures_dir=Path(__file__).parents[1] / "fixtures"):
 def test_salesforce_export_loses_nothing(sf):
     assert sf.rejections.empty and sf.balanced
     assert records(sf.skipped, ["file", "row", "reason"]) == [
+        ("Account.csv", 3, "unreferenced"),  # an account with no opportunity
         ("EmailMessage.csv", 1, "merged"), ("EmailMessage.csv", 2, "merged"),
         ("OpportunityFieldHistory.csv", 1, "untracked_field"),
         ("OpportunityFieldHistory.csv", 2, "untracked_field"),
         ("OpportunityFieldHistory.csv", 5, "untracked_field"),
-        ("Task.csv", 8, "not_linked")]  # an email on the account, not on a deal
+        ("Task.csv", 8, "not_linked"),  # an email on the account, not on a deal
+        ("User.csv", 3, "unreferenced")]  # a user who owns no opportunity
     fc = sf.file_counts
     assert (fc["read"] == fc["accepted"] + fc["skipped"] + fc["rejected"]).all()
 
@@ -106,6 +111,82 @@ def test_an_open_task_is_a_booked_step_due_at_its_due_date(sf):
     overdue = acts.loc["00T5g00000Tk006AAA"]
     assert (overdue["recorded_at"], overdue["occurred_at"]) == (
         ts("2024-04-20T09:00:00Z"), ts("2024-05-01T23:59:59.999Z"))
+
+
+def test_owner_and_account_names_joined_on_15_or_18_character_ids(sf):
+    deals = sf.histories.deals
+    assert records(deals, ["deal_id", "owner_name", "account_name"]) == [
+        (f"{SF}AbCd1AAF", "Dana Whitfield", "Acme Corporation"),  # Account.Id in 15 characters
+        (f"{SF}MnOp3AAF", "Luis Ortega", None),                   # no AccountId: no name
+        (f"{SF}QrSt4AAF", "Luis Ortega", "Acme Corporation"),
+        (f"{SF}XyZw2AAF", "Dana Whitfield", "Globex GmbH")]
+    assert deals["owner_name"].dtype == "str" and deals["account_name"].dtype == "str"
+    sides = sf.file_counts[sf.file_counts["table"] == "side table"]
+    assert records(sides, ["file", "read", "accepted", "skipped", "rejected"]) == [
+        ("User.csv", 3, 2, 1, 0), ("Account.csv", 3, 2, 1, 0)]
+    assert records(sf.skipped[sf.skipped["file"] == "User.csv"], ["column", "value", "detail"]
+                   ) == [("Id", "0055g00000Rep03AAA", "no opportunity has this OwnerId")]
+
+
+def test_user_and_account_rows_without_an_id_or_repeated_are_rejected(fixtures, tmp_path):
+    folder = tmp_path / "sf"
+    shutil.copytree(fixtures / "salesforce_real", folder)
+    with (folder / "User.csv").open("a") as f:
+        f.write(",integration@seller.example,Integration,User,true\n")
+    with (folder / "Account.csv").open("a") as f:  # Globex again, in its 15-character form
+        f.write("0015g00000GlBx2,Globex (old name),Energy,DE\n")
+    result = ingest(folder)
+    assert result.balanced
+    assert records(result.rejections, ["file", "row", "column", "value", "reason", "detail"]) == [
+        ("Account.csv", 4, "Id", "0015g00000GlBx2AAF", "duplicate_id", "id already used at row 2"),
+        ("User.csv", 4, "Id", "", "missing_value", "a User row needs its Id")]
+    sides = result.file_counts[result.file_counts["table"] == "side table"]
+    assert records(sides, ["file", "read", "accepted", "skipped", "rejected"]) == [
+        ("User.csv", 4, 2, 1, 1), ("Account.csv", 4, 2, 1, 1)]
+    assert result.summary()["rejected_by_reason"] == {"duplicate_id": 1, "missing_value": 1}
+    names = result.histories.deals.set_index("deal_id")["account_name"]
+    assert names[f"{SF}XyZw2AAF"] == "Globex GmbH"  # the first row of the id
+    assert len(result.histories.deals) == 4
+
+
+def test_user_names_from_name_else_first_and_last_name(fixtures, tmp_path):
+    folder = tmp_path / "sf"
+    shutil.copytree(fixtures / "salesforce_real", folder)
+    (folder / "User.csv").write_text("Id,Name,FirstName,LastName\n"
+                                     "0055g00000Rep01AAA,Dana W.,Dana,Whitfield\n"
+                                     "0055g00000Rep02AAA,,Luis,\n")
+    owners = ingest(folder).histories.deals.set_index("deal_id")["owner_name"]
+    assert owners[f"{SF}XyZw2AAF"] == "Dana W." and owners[f"{SF}MnOp3AAF"] == "Luis"
+    (folder / "User.csv").write_text("Id,Username\n0055g00000Rep01AAA,dana@seller.example\n")
+    with pytest.raises(SourceError, match=r"User\.csv: missing required column\(s\) Name "
+                                          r"\(or FirstName and LastName\) \(found: Id, Username\)"):
+        ingest(folder)
+
+
+def test_without_user_and_account_files_the_names_are_missing(fixtures, tmp_path):
+    folder = tmp_path / "sf"
+    shutil.copytree(fixtures / "salesforce_real", folder)
+    (folder / "User.csv").unlink()
+    (folder / "Account.csv").unlink()
+    result = ingest(folder)
+    assert result.balanced and result.rejections.empty
+    assert "side table" not in set(result.file_counts["table"])
+    deals = result.histories.deals
+    assert deals["owner_name"].isna().all() and deals["account_name"].isna().all()
+    assert deals["owner_id"].notna().all()  # what the ranking shows instead
+
+
+def test_names_survive_the_canonical_parquet_round_trip(sf, tmp_path):
+    sf.write(tmp_path / "c")
+    back = DealHistories.read_parquet(tmp_path / "c").deals
+    pd.testing.assert_frame_equal(back, sf.histories.deals)
+    # canonical tables written before the names existed read with the names missing
+    old = pd.read_parquet(tmp_path / "c" / "deals.parquet").drop(
+        columns=["owner_name", "account_name"])
+    old.to_parquet(tmp_path / "c" / "deals.parquet", index=False)
+    deals = DealHistories.read_parquet(tmp_path / "c").deals
+    assert list(deals.columns) == list(sf.histories.deals.columns)
+    assert deals["owner_name"].isna().all() and deals["owner_name"].dtype == "str"
 
 
 def test_other_field_history_fields_are_skipped_not_rejected(sf):
@@ -253,6 +334,10 @@ def test_hubspot_local_times_and_names(hs):
     assert deals.loc["9001", "owner_id"] == "Jane Doe"
     assert deals.loc["9003", "owner_id"] == "unassigned"
     assert deals.loc["9001", "account_id"] == "Acme Corp"
+    # "Deal owner" and "Associated Company" are names: shown as such (none when empty)
+    assert records(deals.reset_index(), ["deal_id", "owner_name", "account_name"]) == [
+        ("9001", "Jane Doe", "Acme Corp"), ("9002", "Jane Doe", "Globex"),
+        ("9003", None, "Initech"), ("9004", "Raj Patel", None)]
     assert deals.loc["9001", "amount"] == 12000.0 and pd.isna(deals.loc["9004", "amount"])
     assert deals.loc["9003", "outcome"] == "no_decision"  # "No budget"
     assert set(deals["currency"]) == {"USD"}

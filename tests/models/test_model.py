@@ -26,11 +26,11 @@ def rows(trained: TrainResult) -> pd.DataFrame:
 
 def test_probabilities_are_calibrated_floats_in_unit_interval(model, rows) -> None:
     out = model.predict(rows)
-    assert list(out.columns) == ["stall_risk", "no_decision_risk"]
+    assert list(out.columns) == ["stall_risk", "no_decision_risk", "won_risk"]
     assert out.index.equals(rows.index)
     assert out.dtypes.eq(np.float64).all()
     assert ((out >= 0) & (out <= 1)).all().all()
-    assert set(model.calibrators_) == {"stall", "no_decision"}
+    assert set(model.calibrators_) == {"stall", "no_decision", "won"}
 
 
 def test_missing_column_is_a_clear_error(model, rows) -> None:
@@ -75,7 +75,9 @@ def test_longer_buyer_silence_never_lowers_risk(model, rows) -> None:
     for days in grid:
         varied = rows.copy()
         varied["days_since_buyer_activity"] = np.float32(days)
-        risks.append(model.predict(varied).to_numpy())
+        risk = model.predict(varied)
+        risk["won_risk"] = 1 - risk["won_risk"]  # the risk of not winning
+        risks.append(risk.to_numpy())
     steps = np.diff(np.stack(risks), axis=0)
     assert (steps >= -1e-12).all()
     assert (risks[-1] - risks[0]).mean() > 0  # and it matters

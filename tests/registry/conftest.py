@@ -22,7 +22,8 @@ def small_pipeline(tmp_path_factory) -> tuple[DealHistories, pd.Timestamp, pd.Da
     return result.histories, result.export_time, truth, root
 
 
-WEAK = TrainConfig(n_estimators=2, num_leaves=2, learning_rate=0.01, min_child_samples=400)
+WEAK = TrainConfig(n_estimators=2, num_leaves=2, learning_rate=0.01, min_child_samples=400,
+                   candidates=("lightgbm",))  # no blend: the logistic regression would rescue it
 STRONG = TrainConfig(n_estimators=300)
 
 

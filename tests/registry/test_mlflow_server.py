@@ -10,7 +10,7 @@ import httpx
 import mlflow
 import pytest
 
-from training.tracking import MODEL_NAME, load_model, log_training, setup_tracking
+from training.tracking import load_model, log_training, setup_tracking
 
 pytestmark = pytest.mark.slow
 
@@ -54,7 +54,8 @@ def test_train_and_register_on_a_tracking_server(trained, mlflow_server):
     tracked = log_training(trained["strong"])
     assert tracked.alias == "champion"
     client = mlflow.MlflowClient()
-    assert client.get_model_version_by_alias(MODEL_NAME, "champion").version == tracked.version
+    champion = client.get_model_version_by_alias(tracked.model_name, "champion")
+    assert champion.version == tracked.version
     assert any(artifacts.rglob("dealrisk_model.pkl"))  # stored by the server, not locally
-    model = load_model(f"models:/{MODEL_NAME}@champion")
+    model = load_model(f"models:/{tracked.model_name}@champion")
     assert model.version == tracked.version

@@ -19,4 +19,4 @@ def test_retrain_notebook_runs(tmp_path, monkeypatch, isolated_mlflow):
     outputs = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
                       for o in c.get("outputs", []))
     assert "-> champion" in outputs
-    assert "serving follows models:/dealrisk@champion" in outputs
+    assert "serving and ranking follow models:/dealrisk-export@champion" in outputs

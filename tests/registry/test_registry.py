@@ -1,20 +1,21 @@
 """MLflow tracking and the registry: what a run logs, and the champion / challenger rule."""
 
-import json
+import copy
+from dataclasses import replace
 
 import mlflow
 
 from training.tracking import (
-    MODEL_NAME,
-    input_example,
+    champion_uri,
     load_model,
     log_training,
+    registered_name,
     setup_tracking,
 )
 
 
-def aliases() -> dict[str, str]:
-    model = mlflow.MlflowClient().get_registered_model(MODEL_NAME)
+def aliases(name: str) -> dict[str, str]:
+    model = mlflow.MlflowClient().get_registered_model(name)
     return {alias: str(version) for alias, version in model.aliases.items()}
 
 
@@ -22,46 +23,47 @@ def test_champion_moves_only_when_the_new_model_wins(trained, isolated_mlflow):
     setup_tracking()
     weak = log_training(trained["weak"])
     assert (weak.alias, weak.champion_mean_auc) == ("champion", None)  # first model
+    pipeline = trained["weak"].model.profile.name
+    assert weak.model_name == registered_name(pipeline) == f"dealrisk-{pipeline}"
 
     strong = log_training(trained["strong"])
     assert strong.alias == "champion"
     assert strong.mean_auc > strong.champion_mean_auc  # compared on the strong run's holdout
-    assert aliases()["champion"] == strong.version
+    assert strong.compared_on == ("stall", "no_decision", "won")
+    assert aliases(weak.model_name)["champion"] == strong.version
 
     weak_again = log_training(trained["weak"])
     assert weak_again.alias == "challenger"
     assert weak_again.mean_auc < weak_again.champion_mean_auc
-    assert aliases() == {"champion": strong.version, "challenger": weak_again.version}
-    assert load_model(f"models:/{MODEL_NAME}@champion").version == strong.version
+    assert aliases(weak.model_name) == {"champion": strong.version,
+                                        "challenger": weak_again.version}
+    assert load_model(champion_uri(pipeline)).version == strong.version
 
 
-def test_run_logs_everything_needed(trained, isolated_mlflow):
+def test_each_pipeline_has_its_own_champion(trained, isolated_mlflow):
     setup_tracking()
-    tracked = log_training(trained["strong"], run_name="audit")
-    run = mlflow.get_run(tracked.run_id)
-    assert run.data.params["horizon_days"] == "30"
-    assert run.data.metrics["test.no_decision.roc_auc"] > 0.5
-    assert "baseline_rule.stall.roc_auc" in run.data.metrics
-    assert "baseline_logreg.stall.roc_auc" in run.data.metrics
-    assert "oracle.stall.roc_auc" in run.data.metrics
-    assert run.data.tags["mlflow.source.git.commit"]
-    assert run.data.tags["data.sha256"]
-    assert run.inputs.dataset_inputs and run.inputs.dataset_inputs[0].dataset.digest
-    client = mlflow.MlflowClient()
-    plots = {a.path for a in client.list_artifacts(tracked.run_id, "plots")}
-    assert any("roc" in p for p in plots) and any("reliab" in p for p in plots)
-    snapshot = json.loads(mlflow.artifacts.load_text(
-        f"runs:/{tracked.run_id}/data/snapshot.json"))
-    assert snapshot["digest"] == run.data.tags["data.sha256"]
-    assert set(snapshot["sha256"]) == {"deals", "stage_history", "activities", "contacts",
-                                       "field_history"}
+    here = log_training(trained["strong"])
+    other = copy.copy(trained["weak"])
+    other.model = copy.copy(other.model)
+    other.model.profile = replace(other.model.profile, name="emea")
+    there = log_training(other)
+    assert (here.alias, there.alias) == ("champion", "champion")  # never compared
+    assert there.model_name == "dealrisk-emea" != here.model_name
+    assert load_model(champion_uri("emea")).profile.name == "emea"
 
-    # one artifact scores feature rows end to end, with the schema as its signature
-    pyfunc = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}/{tracked.version}")
-    names = [c.name for c in pyfunc.metadata.get_input_schema().inputs]
-    holdout = trained["strong"].holdout
-    assert names == [c for c in holdout.columns if c in names]
-    scored = pyfunc.predict(input_example(holdout, n=20))  # plain text / float columns
-    assert list(scored.columns[:2]) == ["stall_risk", "no_decision_risk"]
-    assert scored["no_decision_risk"].between(0, 1).all()
-    assert scored["reasons"].str.len().gt(0).any()
+
+def test_promotion_compares_only_targets_both_can_evaluate(trained, isolated_mlflow):
+    setup_tracking()
+    partial = copy.copy(trained["weak"])
+    partial.model = copy.copy(partial.model)
+    partial.model.targets = ("stall", "won")  # as if no deal had ended in no decision
+    partial.metrics = {k: v for k, v in partial.metrics.items() if ".no_decision." not in k}
+    first = log_training(partial)
+    assert not any(".no_decision." in k for k in mlflow.get_run(first.run_id).data.metrics)
+    second = log_training(trained["strong"])
+    assert first.model_name == second.model_name
+    assert second.compared_on == ("stall", "won")
+    assert second.note == "compared on stall, won only (no_decision: not evaluable by both)"
+    assert second.alias == "champion" and second.champion_mean_auc is not None
+    run = mlflow.get_run(second.run_id)
+    assert run.data.tags["alias.compared_on"] == "stall, won"

@@ -23,11 +23,15 @@ def test_csv_same_seed_any_chunk_size(tmp_path: Path) -> None:
     simulate_to_dir(1500, seed=7, out_dir=tmp_path / "c", chunk_size=400, progress=seen.append)
     simulate_to_dir(1500, seed=8, out_dir=tmp_path / "d", chunk_size=1500)
     da, db, dc, dd = (_digest(tmp_path / x) for x in "abcd")
-    assert len(da) == 8 + 1 + 4  # 7 chunked objects + CurrencyType, export.json, truth/
+    # 7 chunked objects + CurrencyType, User, Account, export.json, truth/
+    assert len(da) == 10 + 1 + 4
     assert da == db == dc
     assert seen == [400, 800, 1200, 1500]
-    # every simulated object differs with the seed (the currency rates do not)
-    assert all(da[k] != dd[k] for k in da if k.endswith(".csv") and k != "CurrencyType.csv")
+    # every simulated object differs with the seed (the currency rates do not, nor the users:
+    # names come from the owner's number, and every owner has deals under both seeds)
+    assert all(da[k] != dd[k] for k in da
+               if k.endswith(".csv") and k not in ("CurrencyType.csv", "User.csv"))
+    assert da["User.csv"] == dd["User.csv"]
     meta = json.loads((tmp_path / "a" / "export.json").read_text())
     assert meta == {"source": "salesforce", "exported_at": "2025-01-01T00:00:00Z", "seed": 7,
                     "n_deals": 1500, "format": "csv"}

@@ -151,9 +151,10 @@ def to_hubspot(tables: Tables, timezone: str = "Europe/Amsterdam") -> Tables:
 def to_few_stage(tables: Tables) -> Tables:
     """A spreadsheet pipeline, with no activities, contacts or loss reasons.
 
-    ``sales_pipeline`` has one row per opportunity: engage and close dates, close value (the
-    amount of a won deal, 0 for a lost one, empty while open); ``accounts`` and ``sales_teams``
-    are side tables.
+    ``sales_pipeline`` has one row per opportunity: product, engage and close dates, close
+    value (the amount of a won deal, 0 for a lost one, empty while open); ``accounts``,
+    ``sales_teams`` and ``products`` (one per deal here, its list price the deal's amount as
+    exported) are side tables.
     """
     opp, history = tables["Opportunity"], tables["OpportunityHistory"]
     closed_at = history[history["StageName"].isin(CLOSED_STAGES)].groupby(
@@ -164,6 +165,7 @@ def to_few_stage(tables: Tables) -> Tables:
     value = np.where(stage == "Won", opp["Amount"], np.where(stage == "Lost", "0", ""))
     pipeline = pd.DataFrame({
         "opportunity_id": opp["Id"], "sales_agent": "Agent " + record_number(opp["OwnerId"]),
+        "product": "Product " + record_number(opp["Id"]),
         "account": "Account " + record_number(opp["AccountId"]), "deal_stage": stage,
         "engage_date": opp["CreatedDate"].str[:10], "close_date": close_date,
         "close_value": value})
@@ -180,7 +182,9 @@ def to_few_stage(tables: Tables) -> Tables:
                           "regional_office": agents["Region__c"],
                           "manager": "Manager " + (record_number(agents["OwnerId"]).astype(int) % 5
                                                    ).astype(str)})
-    return {"sales_pipeline": pipeline, "accounts": accounts, "sales_teams": teams}
+    products = pd.DataFrame({"product": pipeline["product"], "sales_price": opp["Amount"]})
+    return {"sales_pipeline": pipeline, "accounts": accounts, "sales_teams": teams,
+            "products": products}
 
 
 # ----------------------------------------------------------------------------- files

@@ -4,8 +4,10 @@ Tables and columns are what a Salesforce export holds: Opportunity, OpportunityH
 OpportunityFieldHistory, Task, Event, OpportunityContactRole, EmailMessage (one per email
 Task, ``Incoming`` saying who sent it) and, once per export, CurrencyType (a multi-currency
 org: amounts are in each deal's currency, ``ConversionRate`` units per US dollar, the corporate
-currency).  Running row counters (``IdCounters``) make ids unique across chunks and, because
-rows are emitted in deal order, independent of the chunk size.
+currency), User and Account (``Id``, ``Name`` of each owner and account some deal has; names
+from :mod:`training.simulator.names`, which draws no random number).  Running row counters
+(``IdCounters``) make ids unique across chunks and, because rows are emitted in deal order,
+independent of the chunk size.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from training.simulator.activities import (
 )
 from training.simulator.activities import IS_EVENT as _IS_EVENT
 from training.simulator.journey import FIELD_CLOSE_DATE, Journeys
+from training.simulator.names import account_names, owner_names
 from training.simulator.params import (
     DEAL_TYPES,
     INDUSTRIES,
@@ -87,6 +90,38 @@ def currency_type_table() -> pa.Table:
         "IsActive": ["true"] * len(CURRENCIES),
         "IsCorporate": ["true" if c == "USD" else "false" for c in CURRENCIES],
     })
+
+
+def user_table(owners: np.ndarray) -> pa.Table:
+    """The export's User object: the owners numbered ``owners`` (0-based), with their names.
+
+    Example:
+        >>> user_table(np.array([0])).to_pylist()
+        [{'Id': '005000000000000001', 'Name': 'Kemi Jovanovic'}]
+    """
+    owners = np.asarray(owners, np.int64)
+    return pa.table({"Id": fmt.ids("005", owners + 1), "Name": owner_names(owners)})
+
+
+def account_table(accounts: np.ndarray) -> pa.Table:
+    """The export's Account object: the accounts numbered ``accounts`` (0-based), with names.
+
+    Example:
+        >>> account_table(np.array([0])).to_pylist()
+        [{'Id': '001000000000000001', 'Name': 'Kestrel Analytics LLC'}]
+    """
+    accounts = np.asarray(accounts, np.int64)
+    return pa.table({"Id": fmt.ids("001", accounts + 1), "Name": account_names(accounts)})
+
+
+def name_tables(owners: np.ndarray, accounts: np.ndarray) -> dict[str, pa.Table]:
+    """The User and Account objects of the owners and accounts numbered in the arrays.
+
+    Example:
+        >>> {k: t.num_rows for k, t in name_tables(np.array([0]), np.array([0, 1])).items()}
+        {'User': 1, 'Account': 2}
+    """
+    return {"User": user_table(owners), "Account": account_table(accounts)}
 
 
 def local_cents(usd_cents: np.ndarray, currency: np.ndarray) -> np.ndarray:

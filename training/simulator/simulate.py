@@ -17,7 +17,13 @@ from training.simulator.journey import Journeys, simulate_journeys
 from training.simulator.latent import draw_deals
 from training.simulator.metrics import SnapshotCollector
 from training.simulator.params import SimParams
-from training.simulator.sf_export import TABLES, IdCounters, build_tables, currency_type_table
+from training.simulator.sf_export import (
+    TABLES,
+    IdCounters,
+    build_tables,
+    currency_type_table,
+    name_tables,
+)
 from training.simulator.truth import (
     EffectAccumulator,
     StateTables,
@@ -118,6 +124,21 @@ def _chunks(params: SimParams, chunk_size: int, tally: _Tally) -> Iterator[_Chun
                      {"deals": deals_table(j), "daily": daily_table(j, tables)}, tables)
 
 
+class _Named:
+    """Which owners and accounts some deal has: the rows of the export's User and Account."""
+
+    def __init__(self, params: SimParams) -> None:
+        self.owners = np.zeros(params.n_owners + 1, bool)  # +1: room for a number at the
+        self.accounts = np.zeros(params.n_accounts + 1, bool)  # edge of a float draw
+
+    def add(self, journeys: Journeys) -> None:
+        self.owners[journeys.deals.owner] = True
+        self.accounts[journeys.deals.account] = True
+
+    def tables(self) -> dict[str, pa.Table]:
+        return name_tables(np.flatnonzero(self.owners), np.flatnonzero(self.accounts))
+
+
 def _export_json(params: SimParams, fmt: str) -> dict[str, Any]:
     return {"source": "salesforce", "exported_at": params.export_time, "seed": params.seed,
             "n_deals": params.n_deals, "format": fmt}
@@ -136,8 +157,8 @@ def simulate_to_dir(
 ) -> SimulationSummary:
     """Simulate ``n_deals`` deals and write a Salesforce-style export plus ground truth.
 
-    Files: ``out_dir/<Table>.<fmt>`` for each table in :data:`TABLES` and ``CurrencyType``,
-    ``export.json``,
+    Files: ``out_dir/<Table>.<fmt>`` for each table in :data:`TABLES`, ``CurrencyType``,
+    ``User`` and ``Account`` (the owners and accounts some deal has), ``export.json``,
     and ``out_dir/truth/`` with ``deals.parquet``, ``daily.parquet``,
     ``action_effects.parquet`` and ``params.json``. Deals are simulated and appended in
     chunks, so memory stays bounded; output bytes do not depend on ``chunk_size``.
@@ -161,9 +182,11 @@ def simulate_to_dir(
     truth_files = {t: TableFile(truth_dir / f"{t}.parquet", "parquet", 1_048_576)
                    for t in TRUTH_TABLES}
     tally = _Tally(metrics_sample)
+    named = _Named(params)
     schemas: dict[str, pa.Schema] = {}
     done = 0
     for chunk in _chunks(params, chunk_size, tally):
+        named.add(chunk.journeys)
         for name, table in chunk.tables.items():
             files[name].write(table)
             schemas[name] = table.schema
@@ -179,6 +202,10 @@ def simulate_to_dir(
     rates = TableFile(out_dir / f"CurrencyType.{fmt}", fmt)
     rates.write(currency_type_table())
     rates.close()
+    for name, table in named.tables().items():
+        side = TableFile(out_dir / f"{name}.{fmt}", fmt)
+        side.write(table)
+        side.close()
     for name, f in truth_files.items():
         f.close(schemas.get("truth/" + name))
     tally.effects.frame().to_parquet(truth_dir / "action_effects.parquet", index=False)
@@ -194,8 +221,9 @@ def iter_export_chunks(n_deals: int, seed: int, chunk_size: int = 50_000,
     """The Salesforce-style export, one chunk of deals at a time (Arrow tables of text).
 
     Every child row of a chunk's deals is in the same chunk, and every chunk carries the
-    export's CurrencyType, so chunks can be ingested independently; concatenated, the other
-    objects are exactly the files of :func:`simulate_to_dir`.
+    export's CurrencyType and the User and Account rows of its deals' owners and accounts, so
+    chunks can be ingested independently; concatenated, the other objects are exactly the
+    files of :func:`simulate_to_dir`.
 
     Example:
         >>> chunks = list(iter_export_chunks(120, seed=1, chunk_size=50))
@@ -205,7 +233,9 @@ def iter_export_chunks(n_deals: int, seed: int, chunk_size: int = 50_000,
     base = params or SimParams()
     params = SimParams.from_dict({**base.to_dict(), "seed": seed, "n_deals": n_deals})
     for chunk in _chunks(params, chunk_size, _Tally(0)):
-        yield {**chunk.tables, "CurrencyType": currency_type_table()}
+        deals = chunk.journeys.deals
+        yield {**chunk.tables, "CurrencyType": currency_type_table(),
+               **name_tables(np.unique(deals.owner), np.unique(deals.account))}
 
 
 def simulate_frames(
@@ -223,21 +253,24 @@ def simulate_frames(
     Example:
         >>> p = simulate_frames(100, seed=1)
         >>> sorted(p.tables)[:3]
-        ['CurrencyType', 'EmailMessage', 'Event']
+        ['Account', 'CurrencyType', 'EmailMessage']
     """
     t0 = time.perf_counter()
     base = params or SimParams()
     params = SimParams.from_dict({**base.to_dict(), "seed": seed, "n_deals": n_deals,
                                   "horizon_days": horizon_days})
     tally = _Tally(n_deals)
+    named = _Named(params)
     parts: dict[str, list[pa.Table]] = {}
     for chunk in _chunks(params, chunk_size, tally):
+        named.add(chunk.journeys)
         for name, table in {**chunk.tables, **{"truth/" + k: v for k, v in chunk.truth.items()}
                             }.items():
             parts.setdefault(name, []).append(table)
     frames = {name: pa.concat_tables(p).to_pandas() for name, p in parts.items()}
     tables = {t: frames[t] for t in TABLES}
     tables["CurrencyType"] = currency_type_table().to_pandas()
+    tables.update({name: t.to_pandas() for name, t in named.tables().items()})
     truth = {t: frames["truth/" + t] for t in TRUTH_TABLES}
     truth["action_effects"] = tally.effects.frame()
     rows = {name: len(f) for name, f in frames.items()}
