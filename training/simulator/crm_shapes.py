@@ -27,7 +27,7 @@ Example:
     >>> sorted(to_hubspot(tables))
     ['calls', 'contacts', 'deals', 'emails', 'meetings', 'tasks']
     >>> sorted(to_few_stage(tables))
-    ['accounts', 'sales_pipeline', 'sales_teams']
+    ['accounts', 'products', 'sales_pipeline', 'sales_teams']
 """
 
 from __future__ import annotations
