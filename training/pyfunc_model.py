@@ -5,8 +5,7 @@ MLflow logs this file as the model's code; the trained model travels as the arti
 scorer of each target, calibrators, peer references and reason texts).  ``predict`` takes
 feature rows (the columns of the training pipeline's schema: :data:`features.schema.FEATURES`
 and its context fields; the features its export could not give are emptied) and returns
-calibrated risks and
-plain-words reasons.
+calibrated risks and plain-words reasons.
 
 Example (what MLflow does when it loads the model)::
 
