@@ -1,12 +1,14 @@
 """MLflow tracking and the registry: what a run logs, and the champion / challenger rule."""
 
 import copy
+import json
 from dataclasses import replace
 
 import mlflow
 
 from training.tracking import (
     champion_uri,
+    input_example,
     load_model,
     log_training,
     registered_name,
@@ -67,3 +69,42 @@ def test_promotion_compares_only_targets_both_can_evaluate(trained, isolated_mlf
     assert second.alias == "champion" and second.champion_mean_auc is not None
     run = mlflow.get_run(second.run_id)
     assert run.data.tags["alias.compared_on"] == "stall, won"
+
+
+def test_run_logs_everything_needed(trained, isolated_mlflow):
+    setup_tracking()
+    tracked = log_training(trained["strong"], run_name="audit")
+    run = mlflow.get_run(tracked.run_id)
+    assert run.data.params["horizon_days"] == "30"
+    assert run.data.metrics["test.no_decision.roc_auc"] > 0.5
+    assert "baseline_rule.stall.roc_auc" in run.data.metrics
+    assert "baseline_logreg.stall.roc_auc" in run.data.metrics
+    assert "oracle.stall.roc_auc" in run.data.metrics
+    assert "vs_baseline_logreg.won.roc_auc_diff.ci_low" in run.data.metrics
+    assert run.data.tags["pipeline"] and run.data.tags["registered_model"] == tracked.model_name
+    assert all(run.data.tags[f"scorer.{t}"] for t in ("stall", "no_decision", "won"))
+    leaks = json.loads(mlflow.artifacts.load_text(f"runs:/{tracked.run_id}/leak_scan.json"))
+    assert leaks == {"leaks": []} and run.data.tags["leaks"] == "none"  # quiet on the simulator
+    card = mlflow.artifacts.load_text(f"runs:/{tracked.run_id}/model_card.md")
+    assert "## Targets and chosen scorers" in card and "`won`" in card
+    assert run.data.tags["mlflow.source.git.commit"]
+    assert run.data.tags["data.sha256"]
+    assert run.inputs.dataset_inputs and run.inputs.dataset_inputs[0].dataset.digest
+    client = mlflow.MlflowClient()
+    plots = {a.path for a in client.list_artifacts(tracked.run_id, "plots")}
+    assert any("roc" in p for p in plots) and any("reliab" in p for p in plots)
+    snapshot = json.loads(mlflow.artifacts.load_text(
+        f"runs:/{tracked.run_id}/data/snapshot.json"))
+    assert snapshot["digest"] == run.data.tags["data.sha256"]
+    assert set(snapshot["sha256"]) == {"deals", "stage_history", "activities", "contacts",
+                                       "field_history"}
+
+    # one artifact scores feature rows end to end, with the schema as its signature
+    pyfunc = mlflow.pyfunc.load_model(f"models:/{tracked.model_name}/{tracked.version}")
+    names = [c.name for c in pyfunc.metadata.get_input_schema().inputs]
+    holdout = trained["strong"].holdout
+    assert names == [c for c in holdout.columns if c in names]
+    scored = pyfunc.predict(input_example(holdout, n=20))  # plain text / float columns
+    assert list(scored.columns[:3]) == ["stall_risk", "no_decision_risk", "won_risk"]
+    assert scored["no_decision_risk"].between(0, 1).all()
+    assert scored["reasons"].str.len().gt(0).any()
