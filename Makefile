@@ -9,7 +9,7 @@ export BENTOML_DO_NOT_TRACK := true
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 
-.PHONY: demo test lint lock bench clean
+.PHONY: demo test lint lock bench bpic2012 bench-bpic2012 clean
 
 $(VENV)/.synced: requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,20 @@ lock:
 
 bench: $(VENV)/.synced
 	$(BIN)/python benchmarks/bench_simulator.py --deals 100000
+
+# The whole product on the real BPI Challenge 2012 loan log (the log stays outside the repo).
+BPIC2012 ?= ../shared/data/bpic2012/BPI_Challenge_2012.xes.gz
+BPIC2012_OUT ?= out/bpic2012
+bpic2012: $(VENV)/.synced
+	$(BIN)/dealrisk ingest $(BPIC2012) --source eventlog \
+		--mapping examples/bpic2012/mapping.yaml --out $(BPIC2012_OUT)/canonical
+	$(BIN)/dealrisk features $(BPIC2012_OUT)/canonical --cadence 1D \
+		--out $(BPIC2012_OUT)/features.parquet
+	$(BIN)/dealrisk train $(BPIC2012_OUT)/canonical --horizon 7 --cadence 1D
+	$(BIN)/dealrisk rank $(BPIC2012_OUT)/canonical --out $(BPIC2012_OUT)/report
+
+bench-bpic2012: $(VENV)/.synced
+	$(BIN)/python benchmarks/bench_bpic2012.py --data $(dir $(BPIC2012))
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .ruff_cache

@@ -100,15 +100,18 @@ def simulate(
 # ----------------------------------------------------------------------------------- ingest
 @app.command()
 def ingest(
-    source: Annotated[Path, typer.Argument(help="Export directory (or any path for --mapping).")],
+    source: Annotated[Path, typer.Argument(
+        help="Export directory (or any path for --mapping; the log file for --source eventlog).")],
     out: Annotated[Path, typer.Option(help="Where canonical tables and reports go.")] = Path(
         "out/canonical"),
-    kind: Annotated[str, typer.Option("--source", help="auto, salesforce, hubspot or generic.")
-                    ] = "auto",
-    mapping: Annotated[Path | None, typer.Option(help="YAML column mapping (generic).")] = None,
+    kind: Annotated[str, typer.Option(
+        "--source", help="auto, salesforce, hubspot, generic or eventlog (XES / CSV).")] = "auto",
+    mapping: Annotated[Path | None, typer.Option(
+        help="YAML mapping: columns (generic) or activities (eventlog).")] = None,
     config: Annotated[Path | None, typer.Option(help="Journey config YAML override.")] = None,
     export_time: Annotated[str | None, typer.Option(
-        help="When the export was taken (ISO 8601 with offset); default: export.json, else now."
+        help="When the export was taken (ISO 8601 with offset); default: export.json, an event "
+             "log's last event, else now."
     )] = None,
     timezone: Annotated[str | None, typer.Option(
         help="Time zone of times written without an offset (e.g. Europe/Amsterdam; HubSpot's "
@@ -145,8 +148,11 @@ def run_ingest(source: Path, out: Path, *, kind: str = "auto", mapping: Path | N
     from features.journey import JourneyConfig
 
     kind = parse_choice("--source", kind, SOURCE_KINDS)
-    if mapping is not None and kind not in ("auto", "generic"):
-        raise CliError(f"--mapping reads a generic export; it cannot be used with --source {kind}")
+    if mapping is not None and kind not in ("auto", "generic", "eventlog"):
+        raise CliError(f"--mapping reads a generic export or an event log; it cannot be used "
+                       f"with --source {kind}")
+    if kind == "eventlog" and mapping is None:
+        raise CliError("--source eventlog needs --mapping (e.g. examples/bpic2012/mapping.yaml)")
     stamp = parse_time_option("--export-time", export_time) if export_time is not None else None
     if currency is not None and not currency.strip().isalpha():
         raise CliError(f"--currency {currency!r} is not a currency code (e.g. USD)")
@@ -157,7 +163,8 @@ def run_ingest(source: Path, out: Path, *, kind: str = "auto", mapping: Path | N
         if timezone is not None:
             cfg = cfg.merged({"timestamps": {"naive_timezone": timezone}},
                              where=f"--timezone {timezone!r}")
-        now = stamp is None and read_export_time(_manifest_dir(source)) is None
+        now = (stamp is None and kind != "eventlog"
+               and read_export_time(_manifest_dir(source)) is None)
         if now:
             stamp = pd.Timestamp.now(tz="UTC")
         with console.status("reading and validating the export"):
@@ -294,6 +301,9 @@ def run_features(canonical: Path, out: Path, *, cadence: str = "7D", as_of: str 
 def train(
     canonical: Annotated[Path, typer.Argument(help="Directory written by `dealrisk ingest`.")],
     horizon: Annotated[int, typer.Option(min=1, help="Label horizon H in days.")] = 30,
+    cadence: Annotated[str, typer.Option(
+        help="Snapshot cadence of each open deal, e.g. 7D (weekly) or 1D for fast processes."
+    )] = "7D",
     learning_rate: Annotated[float, typer.Option(help="LightGBM learning rate (> 0).")] = 0.05,
     num_leaves: Annotated[int, typer.Option(min=2, help="LightGBM leaves per tree.")] = 31,
     n_estimators: Annotated[int, typer.Option(min=1, help="Max boosting rounds.")] = 2000,
@@ -315,7 +325,8 @@ def train(
     with reported_errors():
         if not (math.isfinite(learning_rate) and learning_rate > 0):
             raise CliError(f"--learning-rate {learning_rate} must be a number above 0")
-        config = TrainConfig(horizon_days=horizon, learning_rate=learning_rate,
+        parse_cadence("--cadence", cadence)
+        config = TrainConfig(horizon_days=horizon, cadence=cadence, learning_rate=learning_rate,
                              num_leaves=num_leaves, n_estimators=n_estimators, seed=seed,
                              drop_features=tuple(drop_feature or ()))
         run_train(canonical, config=config, truth=truth, run_name=run_name)

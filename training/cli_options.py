@@ -22,7 +22,7 @@ from rich.markup import escape
 
 err_console = Console(stderr=True)
 
-SOURCE_KINDS = ("auto", "salesforce", "hubspot", "generic")
+SOURCE_KINDS = ("auto", "salesforce", "hubspot", "generic", "eventlog")
 FORMATS = ("csv", "parquet")
 TIME_FORMAT = "ISO 8601 with a UTC offset, e.g. 2024-06-01T00:00:00Z"
 MIN_CADENCE = pd.Timedelta(hours=1)

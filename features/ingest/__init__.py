@@ -32,7 +32,7 @@ from features.journey import JourneyConfig
 __all__ = ["REASONS", "SKIP_REASONS", "IngestResult", "SourceError", "detect_source", "ingest",
            "read_export_time"]
 
-SourceKind = Literal["auto", "salesforce", "hubspot", "generic"]
+SourceKind = Literal["auto", "salesforce", "hubspot", "generic", "eventlog"]
 MANIFEST = "export.json"
 
 
@@ -89,18 +89,29 @@ def ingest(
     ``rates`` (a rates file) and ``currency`` (the reporting currency) convert amounts into one
     currency (see :mod:`features.ingest.currency`; a Salesforce export's own ``CurrencyType`` is
     used when no file is given); a deal the export gives no currency is taken to be in
-    ``currency``.  ``name`` names the pipeline (default: the source folder's
-    name).  The caller (CLI, service) decides what "now" is; this function never reads the
+    ``currency``.  ``name`` names the pipeline (default: the mapping's ``name``, else the
+    source folder's name).  An event log (``kind="eventlog"``, :mod:`features.ingest.eventlog`)
+    is a file read with its ``mapping``; without a manifest its export time is its last
+    event's.  The caller (CLI, service) decides what "now" is; this function never reads the
     clock.
     """
     config = config or JourneyConfig.default()
     source = Path(source)
-    if mapping is not None:
+    if mapping is not None and kind != "eventlog":
         kind = "generic"
     if kind == "auto":
         kind = detect_source(source)  # type: ignore[assignment]
     if export_time is None:
         export_time = read_export_time(source if source.is_dir() else source.parent)
+    if kind == "eventlog":  # read first: without a manifest, the log's last event is its end
+        from features.ingest.eventlog import read_eventlog
+
+        if mapping is None:
+            raise SourceError("an event log needs its mapping (--mapping), e.g. "
+                              "examples/bpic2012/mapping.yaml")
+        raw, config, log_end = read_eventlog(source, mapping, config)
+        folder = source.parent
+        export_time = export_time if export_time is not None else log_end
     if export_time is None:
         raise SourceError(f"{source}: no export time (no export.json with exported_at); "
                           "pass export_time / --export-time")
@@ -122,9 +133,9 @@ def ingest(
             raise SourceError("a generic source needs a YAML column mapping (--mapping)")
         raw, config = read_generic(mapping, config)
         folder = Path(mapping).parent
-    else:
+    elif kind != "eventlog":
         raise SourceError(f"unknown source kind {kind!r}")
-    profile = replace(raw.profile, name=name or folder.absolute().name)
+    profile = replace(raw.profile, name=name or raw.profile.name or folder.absolute().name)
     result = validate_tables(raw.tables, config, export_time, profile)
     table = read_rates_file(rates) if rates is not None else raw.rates
     reporting = (currency or raw.reporting_currency or _unit_rate_currency(table))

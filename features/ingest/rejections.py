@@ -37,6 +37,9 @@ REASONS: dict[str, str] = {
     "open_with_outcome": "deal is open but carries an outcome, close time or loss reason",
     "bad_value": "value is not one of the allowed values",
     "unknown_type": "activity type is missing from the activity type map",
+    "unknown_lifecycle": "event log: lifecycle transition is not one the mapping lists",
+    "out_of_order": "event log: event is earlier than its case's previous event",
+    "no_events": "event log: the case has no events",
 }
 
 #: Every reason a row can be skipped for (read, used or not needed, and not an error).
@@ -45,6 +48,9 @@ SKIP_REASONS: dict[str, str] = {
     "merged": "its content was merged into another row (the detail says which)",
     "not_linked": "not linked to any deal (nothing to learn from it)",
     "unreferenced": "a side-table row no row of its table refers to",
+    "unused_activity": "event log: an activity the mapping does not use (not an error)",
+    "unused_lifecycle": "event log: a lifecycle transition the mapping does not count",
+    "after_outcome": "event log: an outcome event after the case's first one",
 }
 
 REPORT_COLUMNS = ["file", "row", "column", "value", "reason", "detail"]

@@ -1,0 +1,117 @@
+"""The whole product on the real BPI Challenge 2012 loan log, through the CLI and the notebook.
+
+The log is not in the repository: the test reads it from ``DEALRISK_BPIC2012`` (the file or its
+folder) or ``shared/data/bpic2012`` beside the checkout or one of its parents, and is skipped,
+saying where it looked, when it is in none of them.  Nothing outside the shipped mapping
+(``examples/bpic2012/mapping.yaml``) knows it is an event log: ingest, features, train, rank
+and the retraining notebook run the code paths CRM exports run.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+
+import mlflow
+import nbformat
+import pandas as pd
+import pytest
+from dealrisk_cli import assert_ok, run, tracking_env
+from nbclient import NotebookClient
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+MAPPING = ROOT / "examples" / "bpic2012" / "mapping.yaml"
+LOG_NAME = "BPI_Challenge_2012.xes.gz"
+
+
+def _find_log() -> Path | None:
+    given = os.environ.get("DEALRISK_BPIC2012")
+    places = [Path(given)] if given else []
+    places += [parent / "shared" / "data" / "bpic2012" for parent in ROOT.parents]
+    for place in places:
+        path = place / LOG_NAME if place.is_dir() else place
+        if path.is_file():
+            return path
+    return None
+
+
+LOG = _find_log()
+needs_log = pytest.mark.skipif(LOG is None, reason=f"{LOG_NAME} not found (set "
+                               "DEALRISK_BPIC2012 or put it in shared/data/bpic2012 beside "
+                               "the checkout)")
+
+
+@pytest.fixture(scope="module")
+def canonical(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("bpic2012") / "canonical"
+    assert_ok(run("ingest", LOG, "--source", "eventlog", "--mapping", MAPPING, "--out", out))
+    return out
+
+
+@needs_log
+def test_ingest_accounts_for_every_case_and_event(canonical: Path):
+    """13,087 cases and 262,200 events: each used, skipped or rejected, outcomes as published."""
+    report = json.loads((canonical / "ingest_report.json").read_text())
+    assert report["balanced"] is True
+    files = {f["file"].split("#")[1]: f for f in report["files"]}
+    assert files["cases"]["read"] == files["cases"]["accepted"] == 13_087
+    events = sum(files[k]["read"] for k in ("stages", "activities", "unused"))
+    assert events == 262_200
+    assert report["skipped_by_reason"]["unused_lifecycle"] > 90_000  # SCHEDULE / START
+    assert report["pipeline"]["name"] == "bpic2012"
+    deals = pd.read_parquet(canonical / "deals.parquet")
+    assert deals["outcome"].value_counts().to_dict() == {
+        "lost": 7_635, "no_decision": 2_807, "won": 2_246}
+    assert deals["outcome"].isna().sum() == 399  # still open when the log ends
+    assert (deals["currency"] == "EUR").all() and deals["amount"].notna().all()
+    acts = pd.read_parquet(canonical / "activities.parquet")
+    sent_back = acts[acts["subject"] == "O_SENT_BACK"]
+    assert len(sent_back) and (sent_back["direction"] == "buyer").all()
+    assert set(acts.loc[acts["subject"] == "W_Nabellen offertes", "action"]) == {
+        "confirm_decision_date"}
+
+
+@needs_log
+def test_features_train_rank_and_notebook(canonical: Path, tmp_path: Path, monkeypatch):
+    """Its own registered model and champion, a ranking, and a retrain in the notebook."""
+    env = tracking_env(tmp_path)
+    features = tmp_path / "features.parquet"
+    assert_ok(run("features", canonical, "--cadence", "1D", "--out", features))
+    rows = pd.read_parquet(features)
+    assert len(rows) > 50_000 and rows["days_in_step"].notna().all()
+
+    trained = assert_ok(run("train", canonical, "--horizon", "7", "--cadence", "1D",
+                            "--n-estimators", "200", env=env, timeout=600))
+    assert "registered dealrisk-bpic2012 version 1 as champion" in trained
+    for target in ("stall", "no_decision", "won"):
+        assert f"{target}: " in trained and "chosen on the validation window" in trained
+
+    ranked = assert_ok(run("rank", canonical, "--out", tmp_path / "report", env=env))
+    assert "no-decision risk x amount" in ranked
+    ranking = list(csv.DictReader((tmp_path / "report" / "ranking.csv").open()))
+    deals = pd.read_parquet(canonical / "deals.parquet")
+    assert len(ranking) == int(deals["outcome"].isna().sum())  # every open case, ranked
+    revenue = [float(r["revenue_at_risk"]) for r in ranking]
+    assert revenue == sorted(revenue, reverse=True) and revenue[0] > 0
+    assert {r["currency"] for r in ranking} == {"EUR"}
+    assert any(r["reasons"] for r in ranking)
+
+    mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", env["MLFLOW_TRACKING_URI"])
+    monkeypatch.setenv("DEALRISK_CANONICAL", str(canonical))
+    monkeypatch.setenv("DEALRISK_HORIZON_DAYS", "7")
+    monkeypatch.setenv("DEALRISK_CADENCE", "1D")
+    monkeypatch.setenv("DEALRISK_NOTEBOOK_ROUNDS", "80")
+    nb = nbformat.read(ROOT / "notebooks" / "retrain.ipynb", as_version=4)
+    NotebookClient(nb, timeout=900, kernel_name="python3",
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    outputs = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
+                      for o in c.get("outputs", []))
+    assert "pipeline: bpic2012 -> registered model dealrisk-bpic2012" in outputs
+    assert "serving and ranking follow models:/dealrisk-bpic2012@champion" in outputs
+    names = {m.name for m in mlflow.MlflowClient().search_registered_models()}
+    assert names == {"dealrisk-bpic2012"}  # never a CRM pipeline's champion
