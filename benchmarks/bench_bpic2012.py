@@ -93,7 +93,7 @@ def aggregation_encoding(events: pd.DataFrame, amount: pd.Series) -> pd.DataFram
     numeric = pd.DataFrame({
         "since_start": (events["time"] - start).dt.total_seconds() / 60,
         "since_last": g["time"].diff().dt.total_seconds().fillna(0) / 60,
-        "hour": events["time"].dt.hour, "weekday": events["time"].dt.weekday,
+        "hour": events["time"].dt.hour, "weekday": events["time"].dt.day_of_week,
         "month": events["time"].dt.month})
     out = {"event_nr": g.cumcount() + 1}
     by = events["case"].to_numpy()
@@ -226,15 +226,23 @@ def native_protocol(histories, export_time: pd.Timestamp, horizon: int, seed: in
                 key = f"{who}.{target}.{metric}"
                 if key in m:
                     out[key] = round(float(m[key]), 4)
-        steps = {k.split(".")[3]: round(float(v), 4) for k, v in m.items()
-                 if k.startswith(f"test.{target}.step.") and k.endswith(".roc_auc")}
-        out[f"test.{target}.roc_auc_by_step"] = steps
+        for who in ("test", "baseline_rule", "baseline_logreg"):
+            for metric in ("roc_auc", "ece"):
+                prefix = f"{who}.{target}.{metric}.step."
+                out[f"{who}.{target}.{metric}_by_step"] = {
+                    k[len(prefix):]: round(float(v), 4) for k, v in m.items()
+                    if k.startswith(prefix)}
     for target in ("no_decision", "stall"):
         print(f"native {target:11s} model AUC {out.get(f'test.{target}.roc_auc')} "
               f"ECE {out.get(f'test.{target}.ece')} | rule "
               f"{out.get(f'baseline_rule.{target}.roc_auc')} | logreg "
-              f"{out.get(f'baseline_logreg.{target}.roc_auc')} | by step "
-              f"{out[f'test.{target}.roc_auc_by_step']}", flush=True)
+              f"{out.get(f'baseline_logreg.{target}.roc_auc')}", flush=True)
+        for step, auc in out[f"test.{target}.roc_auc_by_step"].items():
+            print(f"    {step:20s} model {auc:.4f} rule "
+                  f"{out[f'baseline_rule.{target}.roc_auc_by_step'].get(step, float('nan')):.4f}"
+                  f" logreg "
+                  f"{out[f'baseline_logreg.{target}.roc_auc_by_step'].get(step, float('nan')):.4f}"
+                  f" ECE {out[f'test.{target}.ece_by_step'].get(step, float('nan')):.4f}")
     return out
 
 
