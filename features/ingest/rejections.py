@@ -42,6 +42,9 @@ REASONS: dict[str, str] = {
     "no_events": "event log: the case has no events",
 }
 
+#: The reasons only an event log's rows can be rejected for (:mod:`features.ingest.eventlog`).
+EVENTLOG_REASONS: tuple[str, ...] = ("unknown_lifecycle", "out_of_order", "no_events")
+
 #: Every reason a row can be skipped for (read, used or not needed, and not an error).
 SKIP_REASONS: dict[str, str] = {
     "untracked_field": "a field-history row for a field dealrisk does not use (not an error)",

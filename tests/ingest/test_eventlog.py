@@ -22,6 +22,7 @@ from features.ingest import ingest
 from features.ingest.eventlog import read_eventlog
 from features.ingest.eventlog_mapping import load_eventlog_mapping
 from features.ingest.raw import SourceError
+from features.ingest.rejections import EVENTLOG_REASONS
 from features.ingest.xes import read_xes
 
 REPO = Path(__file__).resolve().parents[2]
@@ -371,6 +372,7 @@ def test_every_bad_event_and_case_is_reported_with_reason_file_and_row(
     assert pairs(result.skipped) == {
         (event_line[1], "unused_lifecycle"), (event_line[7], "unused_activity"),
         (event_line[9], "after_outcome")}
+    assert set(EVENTLOG_REASONS) <= set(result.rejections["reason"])  # each one exercised
     rej = result.rejections.set_index("reason")
     assert rej.loc["unknown_lifecycle", "value"] == "ate_abort"
     assert rej.loc["unknown_lifecycle", "column"] == "lifecycle:transition"
