@@ -155,6 +155,23 @@ class Calibrator:
         return np.clip(np.asarray(p, dtype=np.float64), 0.0, 1.0)
 
 
+def booster_params(cfg: TrainConfig, n_rows: int) -> dict[str, object]:
+    """The LightGBM parameters of a tree scorer fitted on ``n_rows`` rows under ``cfg``.
+
+    Example:
+        >>> booster_params(TrainConfig(num_leaves=7), 200)["min_child_samples"]
+        10
+    """
+    return {
+        "objective": "binary", "learning_rate": cfg.learning_rate,
+        "num_leaves": cfg.num_leaves,
+        "min_child_samples": int(min(cfg.min_child_samples, max(5, n_rows // 20))),
+        "feature_fraction": cfg.feature_fraction, "lambda_l2": cfg.lambda_l2,
+        "max_bin": cfg.max_bin, "seed": cfg.seed, "deterministic": True,
+        "num_threads": cfg.num_threads, "verbosity": -1, "metric": "binary_logloss",
+    }
+
+
 def feature_matrix(rows: pd.DataFrame, feature_names: list[str],
                    categories: dict[str, list[str]]) -> np.ndarray:
     """Check and convert feature rows to the float32 matrix the boosters were trained on.
@@ -433,14 +450,7 @@ class DealRiskModel:
     def _fit_booster(self, target: str, x: np.ndarray, y: np.ndarray, xv: np.ndarray,
                      yv: np.ndarray, linear_tree: bool = False) -> lgb.Booster:
         cfg = self.config
-        min_child = int(min(cfg.min_child_samples, max(5, len(y) // 20)))
-        params: dict[str, object] = {
-            "objective": "binary", "learning_rate": cfg.learning_rate,
-            "num_leaves": cfg.num_leaves, "min_child_samples": min_child,
-            "feature_fraction": cfg.feature_fraction, "lambda_l2": cfg.lambda_l2,
-            "max_bin": cfg.max_bin, "seed": cfg.seed, "deterministic": True,
-            "num_threads": cfg.num_threads, "verbosity": -1, "metric": "binary_logloss",
-        }
+        params = booster_params(cfg, len(y))
         if linear_tree:
             params.update(linear_tree=True, linear_lambda=1.0)
         if cfg.monotone != "none":
