@@ -177,16 +177,12 @@ def published_protocol(events: pd.DataFrame, amount: pd.Series, histories, seed:
 def case_bootstrap_ci(rows: pd.DataFrame, y: np.ndarray, p: np.ndarray, seed: int,
                       n_boot: int = 200) -> list[float]:
     """95% interval of the weighted AUC, resampling test cases (all their prefixes together)."""
+    from training.evaluate import group_resamples
     from training.prefix_protocol import PrefixScore
 
-    codes, uniques = pd.factorize(rows["deal_id"])
-    members = pd.Series(np.arange(len(codes))).groupby(codes).apply(np.asarray).to_list()
     k = rows["k"].to_numpy()
-    rng = np.random.default_rng(seed)
-    draws = []
-    for _ in range(n_boot):
-        idx = np.concatenate([members[c] for c in rng.integers(0, len(uniques), len(uniques))])
-        draws.append(PrefixScore.of(k[idx], y[idx], p[idx]).weighted_auc)
+    draws = [PrefixScore.of(k[idx], y[idx], p[idx]).weighted_auc
+             for idx in group_resamples(rows["deal_id"].to_numpy(), n_boot, seed)]
     return [round(float(q), 4) for q in np.nanpercentile(draws, [2.5, 97.5])]
 
 

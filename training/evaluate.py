@@ -22,7 +22,7 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Literal
 
 import numpy as np
@@ -169,17 +169,8 @@ def bootstrap_auc(y: np.ndarray, p: np.ndarray, groups: np.ndarray, n_boot: int 
     y, p, g = _clean_groups(y, p, groups)
     if not _two_classes(y):
         return math.nan, math.nan
-    codes, uniq = pd.factorize(g)
-    order = np.argsort(codes, kind="stable")
-    starts = np.searchsorted(codes[order], np.arange(len(uniq)))
-    sizes = np.diff(np.r_[starts, len(codes)])
-    rng = np.random.default_rng(seed)
-    aucs = []
-    for _ in range(n_boot):
-        pick = rng.integers(0, len(uniq), len(uniq))
-        idx = order[np.repeat(starts[pick], sizes[pick]) + _ranges(sizes[pick])]
-        if _two_classes(y[idx]):
-            aucs.append(roc_auc_score(y[idx], p[idx]))
+    aucs = [roc_auc_score(y[idx], p[idx]) for idx in group_resamples(g, n_boot, seed)
+            if _two_classes(y[idx])]
     if not aucs:
         return math.nan, math.nan
     tail = (1 - level) / 2
@@ -209,21 +200,32 @@ def paired_bootstrap_auc_diff(y: np.ndarray, p_a: np.ndarray, p_b: np.ndarray,
     if not _two_classes(y):
         return math.nan, math.nan, math.nan
     diff = float(roc_auc_score(y, a) - roc_auc_score(y, b))
-    codes, uniq = pd.factorize(g)
-    order = np.argsort(codes, kind="stable")
-    starts = np.searchsorted(codes[order], np.arange(len(uniq)))
-    sizes = np.diff(np.r_[starts, len(codes)])
-    rng = np.random.default_rng(seed)
-    diffs = []
-    for _ in range(n_boot):
-        pick = rng.integers(0, len(uniq), len(uniq))
-        idx = order[np.repeat(starts[pick], sizes[pick]) + _ranges(sizes[pick])]
-        if _two_classes(y[idx]):
-            diffs.append(roc_auc_score(y[idx], a[idx]) - roc_auc_score(y[idx], b[idx]))
+    diffs = [roc_auc_score(y[idx], a[idx]) - roc_auc_score(y[idx], b[idx])
+             for idx in group_resamples(g, n_boot, seed) if _two_classes(y[idx])]
     if not diffs:
         return diff, math.nan, math.nan
     tail = (1 - level) / 2
     return diff, float(np.quantile(diffs, tail)), float(np.quantile(diffs, 1 - tail))
+
+
+def group_resamples(groups: np.ndarray, n_boot: int, seed: int = 0) -> Iterator[np.ndarray]:
+    """Row indices of ``n_boot`` cluster-bootstrap replicates (each group brings all its rows).
+
+    Groups are drawn with replacement, as many as there are; one generator serves every
+    deal-clustered interval, so they all resample alike.
+
+    Example:
+        >>> [idx.tolist() for idx in group_resamples(np.array(["a", "a", "b"]), 2, seed=1)]
+        [[0, 1, 2], [2, 2]]
+    """
+    codes, uniq = pd.factorize(np.asarray(groups))
+    order = np.argsort(codes, kind="stable")
+    starts = np.searchsorted(codes[order], np.arange(len(uniq)))
+    sizes = np.diff(np.r_[starts, len(codes)])
+    rng = np.random.default_rng(seed)
+    for _ in range(n_boot):
+        pick = rng.integers(0, len(uniq), len(uniq))
+        yield order[np.repeat(starts[pick], sizes[pick]) + _ranges(sizes[pick])]
 
 
 def _ranges(sizes: np.ndarray) -> np.ndarray:

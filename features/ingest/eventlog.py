@@ -37,7 +37,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.ingest.eventlog_mapping import EventLogMapping, load_eventlog_mapping
+from features.ingest.eventlog_mapping import (
+    DERIVED_CASE_ATTRIBUTES,
+    EventLogMapping,
+    load_eventlog_mapping,
+)
+from features.ingest.generic import iso_times
+from features.ingest.mapping import ColumnSpec
 from features.ingest.parsing import blank
 from features.ingest.raw import RawExport, RawTable, SourceError, read_text_table
 from features.ingest.rejections import REPORT_COLUMNS
@@ -59,8 +65,13 @@ def read_eventlog(log_path: Path, mapping_path: Path, config: JourneyConfig | No
     log_path, mapping_path = Path(log_path), Path(mapping_path)
     mapping = load_eventlog_mapping(mapping_path)
     config = _config(mapping, mapping_path, config or JourneyConfig.default())
+    for activity, spec in mapping.activities.items():
+        if spec.action is not None and spec.action not in config.activities.actions:
+            raise SourceError(f"{mapping_path}: activities.{activity}.action: {spec.action!r} "
+                              f"is not a catalogue action (journey activities.actions: "
+                              f"{', '.join(config.activities.actions)})")
     log = _read_log(log_path, mapping)
-    name = _display_name(log_path)
+    name = log_path.name
     events = _classify(log, mapping, name)
     deals = _deals(log, events, mapping, name)
     tables = {"deals": RawTable("deals", deals, {c: f"case {s.column}" for c, s in
@@ -111,10 +122,6 @@ def _config(mapping: EventLogMapping, path: Path, config: JourneyConfig) -> Jour
         raise SourceError(str(exc)) from None
 
 
-def _display_name(path: Path) -> str:
-    return path.name
-
-
 def _read_log(path: Path, mapping: EventLogMapping) -> EventLogTables:
     fmt = mapping.format or ("csv" if ".csv" in path.suffixes else "xes")
     if fmt == "xes":
@@ -124,6 +131,12 @@ def _read_log(path: Path, mapping: EventLogMapping) -> EventLogTables:
                               f"{mapping.log.case_id!r} (log.case_id)")
     else:
         log = _csv_log(path, mapping)
+    wanted = {s.column for s in (*mapping.deal.values(), *mapping.context.values())
+              if s.column is not None} - set(DERIVED_CASE_ATTRIBUTES)
+    absent = sorted(c for c in wanted if len(log.cases) and c not in log.cases.columns)
+    if absent:
+        raise SourceError(f"{path}: no case has the attribute {absent[0]!r} the deal mapping "
+                          f"names; case attributes: {', '.join(_attributes(log.cases))}")
     for field in ("activity", "timestamp"):
         key = getattr(mapping.log, field)
         if len(log.events) and key not in log.events.columns:
@@ -148,7 +161,7 @@ def _csv_log(path: Path, mapping: EventLogMapping) -> EventLogTables:
     frame["_case"] = codes
     first = frame.groupby("_case", sort=True).head(1).set_index("_case").sort_index()
     wanted = {s.column for s in (*mapping.deal.values(), *mapping.context.values())
-              if s.column is not None} - set(_DERIVED)
+              if s.column is not None} - set(DERIVED_CASE_ATTRIBUTES)
     absent = sorted(c for c in wanted if c not in frame.columns)
     if absent:
         raise SourceError(f"{path}: no column {absent[0]!r} for the deal mapping; found: "
@@ -263,9 +276,6 @@ def _activity_rows(events: pd.DataFrame, mapping: EventLogMapping, name: str
     }).reset_index(drop=True)
 
 
-_DERIVED = ("first_event_time", "first_resource")
-
-
 def _deals(log: EventLogTables, events: pd.DataFrame, mapping: EventLogMapping, name: str
            ) -> pd.DataFrame:
     """One row per case with events: mapped case attributes, its stage and its outcome."""
@@ -294,19 +304,16 @@ def _deals(log: EventLogTables, events: pd.DataFrame, mapping: EventLogMapping, 
     return out[cases["_n"] > 0].reset_index(drop=True)
 
 
-def _case_values(cases: pd.DataFrame, spec: object) -> pd.Series:
-    from features.ingest.generic import _iso_times
-    from features.ingest.mapping import ColumnSpec
-
+def _case_values(cases: pd.DataFrame, spec: ColumnSpec | str | None) -> pd.Series:
+    """A deal column from the cases: a case attribute or a constant, as the spec reads it."""
     if spec is None:
         return pd.Series("", index=cases.index, dtype="str")
     if isinstance(spec, str):
         spec = ColumnSpec(column=spec)
-    assert isinstance(spec, ColumnSpec)
     values = (pd.Series(spec.value, index=cases.index, dtype="str") if spec.value is not None
               else _text(cases, spec.column))
     if spec.missing is not None:
         values = values.where(~blank(values), spec.missing)
     if spec.format is not None or spec.timezone is not None:
-        values = _iso_times(values, spec.format, spec.timezone)
+        values = iso_times(values, spec.format, spec.timezone)
     return values

@@ -104,7 +104,7 @@ from features.ingest.raw import RawExport, RawTable, SourceError, read_text_tabl
 from features.journey import JourneyConfig
 from features.profile import ContextField, PipelineProfile
 
-__all__ = ["load_mapping", "read_generic"]
+__all__ = ["iso_times", "load_mapping", "read_generic"]
 
 _FIELDS = {"closedate": "close_date", "expectedclosedate": "close_date",
            "expectedclose": "close_date", "closingdate": "close_date", "amount": "amount",
@@ -289,11 +289,11 @@ class _Reader:
             values = values.where(~blank(values), spec.missing)
         if spec.format is not None or spec.timezone is not None:
             zone = spec.timezone or self.config.timestamps.naive_timezone
-            values = _iso_times(values, spec.format, zone)
+            values = iso_times(values, spec.format, zone)
         return values
 
 
-def _iso_times(text: pd.Series, fmt: str | None, zone: str | None) -> pd.Series:
+def iso_times(text: pd.Series, fmt: str | None, zone: str | None) -> pd.Series:
     """Times read with ``fmt`` (and ``zone`` for those without an offset) as ISO 8601 text.
 
     Times with an offset (``%z``) or a zone come out with their UTC offset; without either they
@@ -304,9 +304,9 @@ def _iso_times(text: pd.Series, fmt: str | None, zone: str | None) -> pd.Series:
     showing the value and the format.
 
     Example:
-        >>> _iso_times(pd.Series(["8/30/2017"]), "%m/%d/%Y", "America/New_York").tolist()
+        >>> iso_times(pd.Series(["8/30/2017"]), "%m/%d/%Y", "America/New_York").tolist()
         ['2017-08-30']
-        >>> _iso_times(pd.Series(["2/26/2018 19:58", "2018-02-26"]), "%m/%d/%Y %H:%M",
+        >>> iso_times(pd.Series(["2/26/2018 19:58", "2018-02-26"]), "%m/%d/%Y %H:%M",
         ...            "America/New_York").tolist()
         ['2018-02-26T19:58:00-0500', "2018-02-26 (does not match the format '%m/%d/%Y %H:%M')"]
     """

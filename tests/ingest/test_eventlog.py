@@ -443,19 +443,22 @@ def test_row_accounting_balances_and_covers_every_event_and_trace(
 
 
 # ------------------------------------------------------------------------------ 5. outcomes
+def _case(name: str, *events: tuple[str, str]) -> tuple[dict[str, str], list[dict[str, str]]]:
+    return {"concept:name": name, "AMOUNT_REQ": "1000"}, [ev(a, t) for a, t in events]
+
+
 OUTCOME_TRACES = [
-    ({"concept:name": "won"}, [ev("A_SUBMITTED", "2012-01-02T10:00:00+00:00"),
-                               ev("A_APPROVED", "2012-01-03T10:00:00+00:00")]),
-    ({"concept:name": "lost"}, [ev("A_SUBMITTED", "2012-01-02T10:00:00+00:00"),
-                                ev("A_DECLINED", "2012-01-04T10:00:00+00:00")]),
-    ({"concept:name": "nodec"}, [ev("A_SUBMITTED", "2012-01-02T10:00:00+00:00"),
-                                 ev("A_CANCELLED", "2012-01-05T10:00:00+00:00")]),
-    ({"concept:name": "first"}, [ev("A_SUBMITTED", "2012-01-02T10:00:00+00:00"),
-                                 ev("A_DECLINED", "2012-01-06T10:00:00+00:00"),
-                                 ev("A_APPROVED", "2012-01-07T10:00:00+00:00")]),
-    ({"concept:name": "open"}, [ev("A_SUBMITTED", "2012-01-02T10:00:00+00:00"),
-                                ev("O_SENT", "2012-01-10T10:00:00+00:00"),
-                                ev("W_call", "2012-01-12T10:00:00+00:00")]),
+    _case("won", ("A_SUBMITTED", "2012-01-02T10:00:00+00:00"),
+          ("A_APPROVED", "2012-01-03T10:00:00+00:00")),
+    _case("lost", ("A_SUBMITTED", "2012-01-02T10:00:00+00:00"),
+          ("A_DECLINED", "2012-01-04T10:00:00+00:00")),
+    _case("nodec", ("A_SUBMITTED", "2012-01-02T10:00:00+00:00"),
+          ("A_CANCELLED", "2012-01-05T10:00:00+00:00")),
+    _case("first", ("A_SUBMITTED", "2012-01-02T10:00:00+00:00"),
+          ("A_DECLINED", "2012-01-06T10:00:00+00:00"),
+          ("A_APPROVED", "2012-01-07T10:00:00+00:00")),
+    _case("open", ("A_SUBMITTED", "2012-01-02T10:00:00+00:00"),
+          ("O_SENT", "2012-01-10T10:00:00+00:00"), ("W_call", "2012-01-12T10:00:00+00:00")),
 ]
 
 
@@ -627,3 +630,17 @@ def test_shipped_bpic_mapping_reads_a_bpic_shaped_trace(tmp_path: Path):
     acts = result.histories.activities
     assert list(zip(acts["subject"], acts["type"], acts["direction"], strict=True)) == [
         ("W_Afhandelen leads", "call", "seller"), ("O_SENT_BACK", "proposal", "buyer")]
+
+
+def test_unknown_catalogue_action_and_case_attribute_are_named(tmp_path: Path):
+    """An action the journey does not know, or a case attribute no trace has, is an error."""
+    log = write(tmp_path, "log.xes", xes_text([({"concept:name": "c1"}, [
+        ev("A_SUBMITTED", "2012-01-01T10:00:00+01:00", "1")])]))
+    base = ("stages: {A_SUBMITTED: curious}\noutcomes: {A_APPROVED: won}\n")
+    bad_action = write(tmp_path, "a.yaml", base + "activities: {W_x: {action: bribe}}\n")
+    with pytest.raises(SourceError, match=r"a\.yaml: activities\.W_x\.action: 'bribe'"):
+        ingest(log, kind="eventlog", mapping=bad_action)
+    bad_attribute = write(tmp_path, "b.yaml", base + "deal: {amount: AMOUNT_REQUESTED}\n")
+    with pytest.raises(SourceError, match=r"log\.xes: no case has the attribute "
+                                          r"'AMOUNT_REQUESTED'"):
+        ingest(log, kind="eventlog", mapping=bad_attribute)
