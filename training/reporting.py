@@ -70,7 +70,7 @@ def print_ingest_report(console: Console, result: IngestResult, paths: dict[str,
     counts = [c for c in ("read", "accepted", "skipped", "rejected") if c in fc.columns]
     files = Table(title=f"Ingest (export time {result.export_time.isoformat()})")
     files.add_column("table")
-    files.add_column("file")
+    files.add_column("file", overflow="fold")  # long names wrap, never cut off
     for col in counts:
         files.add_column(col, justify="right")
     for rec in fc.to_dict("records"):
