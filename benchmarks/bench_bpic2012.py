@@ -162,7 +162,8 @@ def published_protocol(events: pd.DataFrame, amount: pd.Series, histories, seed:
                     "weighted_auc": round(score.weighted_auc, 4),
                     "pooled_auc": round(score.pooled_auc, 4),
                     "weighted_auc_ci95": case_bootstrap_ci(rows.loc[test], y[test], p, seed),
-                    "lengths": len(score.by_length)}
+                    "lengths": len(score.by_length),
+                    "auc_by_length": [round(float(a), 3) for a in score.by_length["auc"]]}
             out[f"{tag}.{labelling}.product"]["chosen_by_cv"] = chosen
             out[f"{tag}.{labelling}.product"]["cv_best"] = max(
                 r["cv_weighted_auc"] for r in cv_table)
