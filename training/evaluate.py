@@ -211,8 +211,8 @@ def paired_bootstrap_auc_diff(y: np.ndarray, p_a: np.ndarray, p_b: np.ndarray,
 def group_resamples(groups: np.ndarray, n_boot: int, seed: int = 0) -> Iterator[np.ndarray]:
     """Row indices of ``n_boot`` cluster-bootstrap replicates (each group brings all its rows).
 
-    Groups are drawn with replacement, as many as there are; one generator serves every
-    deal-clustered interval, so they all resample alike.
+    Groups are drawn with replacement, as many as there are; every deal-clustered interval
+    resamples through this one function, so they all resample alike.
 
     Example:
         >>> [idx.tolist() for idx in group_resamples(np.array(["a", "a", "b"]), 2, seed=1)]

@@ -88,6 +88,8 @@ class TrainConfig:
     num_leaves: int = 31
     min_child_samples: int = 50
     n_estimators: int = 2000
+    #: Rounds without improvement on the validation window before stopping; 0: no early
+    #: stopping, every tree scorer gets ``n_estimators`` rounds (chosen elsewhere, e.g. by CV).
     early_stopping_rounds: int = 100
     early_stopping_min_delta: float = 1e-4
     feature_fraction: float = 0.9
@@ -463,11 +465,11 @@ class DealRiskModel:
         rounds = cfg.n_estimators
         callbacks = []
         valid_sets = []
-        if len(yv):
+        if len(yv) and cfg.early_stopping_rounds > 0:
             valid_sets = [lgb.Dataset(xv, yv, reference=train_set, params=data_params)]
             callbacks.append(lgb.early_stopping(cfg.early_stopping_rounds, verbose=False,
                                                 min_delta=cfg.early_stopping_min_delta))
-        else:  # no validation window: a short, fixed number of rounds
+        elif not len(yv):  # no validation window: a short, fixed number of rounds
             rounds = min(rounds, 100)
         booster = lgb.train(params, train_set, num_boost_round=rounds, valid_sets=valid_sets,
                             callbacks=callbacks)

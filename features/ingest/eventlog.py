@@ -10,8 +10,9 @@ Row accounting (``read = accepted + skipped + rejected`` on every line): deals a
 under ``<log>#cases``, stage entries under ``<log>#stages``, activities under
 ``<log>#activities``; events the reader keeps out of every table under ``<log>#unused``
 (skipped: an activity the mapping does not use, a lifecycle transition it does not count, an
-outcome after the first; rejected: an unknown lifecycle value, an event earlier than the
-case's previous one) and cases without any event under ``<log>#empty cases`` (a line only
+outcome after the first; rejected: an unknown lifecycle value, an event earlier than an
+earlier event of its case, an event of a trace repeating a case id, an event outside any
+trace) and cases without any event under ``<log>#empty cases`` (a line only
 when there are some).  Rows are the line in the file where the trace or event starts (XES) or
 the data row (CSV).
 
@@ -44,7 +45,7 @@ from features.ingest.eventlog_mapping import (
 )
 from features.ingest.generic import iso_times
 from features.ingest.mapping import ColumnSpec
-from features.ingest.parsing import blank
+from features.ingest.parsing import blank, parse_timestamps
 from features.ingest.raw import RawExport, RawTable, SourceError, read_text_table
 from features.ingest.rejections import REPORT_COLUMNS
 from features.ingest.xes import EventLogTables, read_xes
@@ -72,7 +73,8 @@ def read_eventlog(log_path: Path, mapping_path: Path, config: JourneyConfig | No
                               f"{', '.join(config.activities.actions)})")
     log = _read_log(log_path, mapping)
     name = log_path.name
-    events = _classify(log, mapping, name)
+    events = pd.concat([_classify(log, mapping, name, config.timestamps.naive_timezone),
+                        _outside_traces(log, name)], ignore_index=True)
     deals = _deals(log, events, mapping, name)
     tables = {"deals": RawTable("deals", deals, {c: f"case {s.column}" for c, s in
                                                  mapping.deal.items() if s.column}),
@@ -137,6 +139,13 @@ def _read_log(path: Path, mapping: EventLogMapping) -> EventLogTables:
     if absent:
         raise SourceError(f"{path}: no case has the attribute {absent[0]!r} the deal mapping "
                           f"names; case attributes: {', '.join(_attributes(log.cases))}")
+    for field in ("lifecycle", "resource"):
+        key = getattr(mapping.log, field)
+        if field in mapping.log.model_fields_set and key is not None and len(log.events) \
+                and key not in log.events.columns:
+            raise SourceError(f"{path}: no event has the {field} attribute {key!r} "
+                              f"(log.{field}; null if the log has none); found: "
+                              f"{', '.join(_attributes(log.events))}")
     for field in ("activity", "timestamp"):
         key = getattr(mapping.log, field)
         if len(log.events) and key not in log.events.columns:
@@ -160,13 +169,15 @@ def _csv_log(path: Path, mapping: EventLogMapping) -> EventLogTables:
     codes, uniques = pd.factorize(frame[case_col], sort=False)
     frame["_case"] = codes
     first = frame.groupby("_case", sort=True).head(1).set_index("_case").sort_index()
+    filled = frame.replace("", np.nan).groupby("_case", sort=True).first()
     wanted = {s.column for s in (*mapping.deal.values(), *mapping.context.values())
               if s.column is not None} - set(DERIVED_CASE_ATTRIBUTES)
     absent = sorted(c for c in wanted if c not in frame.columns)
     if absent:
         raise SourceError(f"{path}: no column {absent[0]!r} for the deal mapping; found: "
                           f"{', '.join(_attributes(frame))}")
-    cases = first[[case_col, *sorted(wanted - {case_col})]].reset_index(drop=True)
+    # a case attribute is the first non-empty value of the case's rows
+    cases = filled[[case_col, *sorted(wanted - {case_col})]].fillna("").reset_index(drop=True)
     cases["_row"] = first["_row"].to_numpy()
     cases["_n"] = np.bincount(codes, minlength=len(uniques))
     return EventLogTables(cases, frame.drop(columns=["_file"]))
@@ -186,8 +197,14 @@ def _case_ids(log: EventLogTables, mapping: EventLogMapping) -> pd.Series:
     return _text(log.cases, mapping.log.case_id)
 
 
-def _classify(log: EventLogTables, mapping: EventLogMapping, name: str) -> pd.DataFrame:
-    """Each event with its case id, parsed time and fate: used (and its role), skip, reject."""
+def _classify(log: EventLogTables, mapping: EventLogMapping, name: str,
+              naive_timezone: str | None) -> pd.DataFrame:
+    """Each event with its case id, parsed time and fate: used (and its role), skip, reject.
+
+    The checks run in this order, each on the events still used: a trace repeating an earlier
+    trace's case id, an unknown lifecycle value, an unused lifecycle value or activity, an event
+    earlier than the latest used one before it in its case, an outcome after the first.
+    """
     ev = log.events
     out = pd.DataFrame({
         "_case": ev["_case"].to_numpy(), "_row": ev["_row"].to_numpy(),
@@ -198,8 +215,7 @@ def _classify(log: EventLogTables, mapping: EventLogMapping, name: str) -> pd.Da
         "resource": _text(ev, mapping.log.resource).str.strip(),
         "lifecycle": _text(ev, mapping.log.lifecycle).str.strip(),
     }, index=ev.index)
-    out["_t"] = pd.to_datetime(out["time"].where(~blank(out["time"])), format="ISO8601",
-                               utc=True, errors="coerce")
+    out["_t"] = parse_timestamps(out["time"], naive_timezone, "end")[0]
     out["role"] = out["activity"].map(lambda a: mapping.role(a) or "")
     fate = pd.Series("used", index=out.index, dtype="str")
     why = pd.Series("", index=out.index, dtype="str")
@@ -214,23 +230,32 @@ def _classify(log: EventLogTables, mapping: EventLogMapping, name: str) -> pd.Da
         detail[mask] = text if isinstance(text, str) else text[mask]
         value[mask] = shown[mask]
 
+    case_ids = _case_ids(log, mapping)
+    repeated = case_ids.duplicated(keep="first").to_numpy()[out["_case"].to_numpy()]
+    first_line = log.cases.groupby(case_ids.to_numpy())["_row"].transform("first")
+    mark(pd.Series(repeated, index=out.index), "reject", "duplicate_id",
+         "its trace repeats the case id of the trace at line "
+         + first_line.to_numpy()[out["_case"].to_numpy()].astype("str"),
+         mapping.log.case_id, out["deal_id"])
     lifecycle = out["lifecycle"].where(~blank(out["lifecycle"]), "complete")
     lc_field = mapping.log.lifecycle or "lifecycle"
     known = lifecycle.map(mapping.lifecycle.known)
     mark(~known, "reject", "unknown_lifecycle",
          f"lifecycle value is not one of {', '.join(mapping.lifecycle.values)}", lc_field,
          out["lifecycle"])
-    previous = out["_t"].groupby(out["_case"]).cummax().groupby(out["_case"]).shift(1)
-    early = (out["_t"] < previous).fillna(False).astype(bool)
-    mark(early, "reject", "out_of_order",
-         "event is earlier than the case's previous event (at " + previous.astype("str") + ")",
-         mapping.log.timestamp, out["time"])
     mark(~lifecycle.map(mapping.lifecycle.used), "skip", "unused_lifecycle",
          f"only {', '.join(mapping.lifecycle.use)} events are used (lifecycle.use)", lc_field,
          out["lifecycle"])
     mark(out["role"] == "", "skip", "unused_activity",
          "the mapping does not use this activity (stages, outcomes, activities)",
          mapping.log.activity, out["activity"])
+    used_t = out["_t"].where(fate == "used")
+    latest = used_t.groupby(out["_case"]).cummax().groupby(out["_case"]).ffill()
+    previous = latest.groupby(out["_case"]).shift(1)
+    early = (out["_t"] < previous).fillna(False).astype(bool)
+    mark(early, "reject", "out_of_order",
+         "event is earlier than an earlier event of its case (at " + previous.astype("str")
+         + ")", mapping.log.timestamp, out["time"])
     is_outcome = (out["role"] == "outcome") & (fate == "used")
     later = is_outcome & is_outcome.groupby(out["_case"]).cumsum().gt(1)
     mark(later, "skip", "after_outcome", "the case already ended with an earlier outcome event",
@@ -238,6 +263,18 @@ def _classify(log: EventLogTables, mapping: EventLogMapping, name: str) -> pd.Da
     out["_fate"], out["_why"], out["_detail"] = fate, why, detail
     out["_column"], out["_value"] = column, value
     return out
+
+
+def _outside_traces(log: EventLogTables, name: str) -> pd.DataFrame:
+    """Events written outside any trace (no case to belong to), as rejected events."""
+    lines = np.asarray(log.outside, dtype="int64")
+    return pd.DataFrame({"_case": -1, "_row": lines, "_file": f"{name}#unused",
+                         "deal_id": "", "activity": "", "time": "", "resource": "",
+                         "lifecycle": "", "_t": pd.Series(pd.NaT, index=range(len(lines)),
+                                                          dtype="datetime64[us, UTC]"),
+                         "role": "", "_fate": "reject", "_why": "outside_trace",
+                         "_detail": "the event is not inside a <trace>", "_column": "event",
+                         "_value": ""}, index=range(len(lines)))
 
 
 def _report(rows: pd.DataFrame) -> pd.DataFrame:
@@ -281,15 +318,18 @@ def _deals(log: EventLogTables, events: pd.DataFrame, mapping: EventLogMapping, 
     """One row per case with events: mapped case attributes, its stage and its outcome."""
     cases = log.cases.copy()
     used = events[events["_fate"] == "used"]
-    first = events.groupby("_case")["time"].first()
-    cases["first_event_time"] = first.reindex(cases.index).fillna("")
-    with_resource = events[~blank(events["resource"])]
-    cases["first_resource"] = with_resource.groupby("_case")["resource"].first().reindex(
+    in_case = events[events["_case"] >= 0]
+    readable = in_case[in_case["_t"].notna()]
+    cases["first_event_time"] = readable.groupby("_case")["time"].first().reindex(
+        cases.index).fillna("")
+    # the first event's resource only: a later event's would be known only later
+    cases["first_resource"] = in_case.groupby("_case")["resource"].first().reindex(
         cases.index).fillna("")
     ends = used[used["role"] == "outcome"].groupby("_case").first()
     stages = used[used["role"] == "stage"].groupby("_case")["activity"].last()
     out = pd.DataFrame(index=cases.index)
-    specs = {"deal_id": mapping.log.case_id, "owner_id": "first_resource",
+    specs = {"deal_id": mapping.log.case_id,
+             "owner_id": ColumnSpec(column="first_resource", missing="unassigned"),
              "created_at": "first_event_time", "account_id": None, **mapping.deal}
     for column, spec in specs.items():
         out[column] = _case_values(cases, spec)

@@ -40,10 +40,12 @@ REASONS: dict[str, str] = {
     "unknown_lifecycle": "event log: lifecycle transition is not one the mapping lists",
     "out_of_order": "event log: event is earlier than its case's previous event",
     "no_events": "event log: the case has no events",
+    "outside_trace": "event log: an event outside any trace (it belongs to no case)",
 }
 
 #: The reasons only an event log's rows can be rejected for (:mod:`features.ingest.eventlog`).
-EVENTLOG_REASONS: tuple[str, ...] = ("unknown_lifecycle", "out_of_order", "no_events")
+EVENTLOG_REASONS: tuple[str, ...] = ("unknown_lifecycle", "out_of_order", "no_events",
+                                     "outside_trace")
 
 #: Every reason a row can be skipped for (read, used or not needed, and not an error).
 SKIP_REASONS: dict[str, str] = {

@@ -4,9 +4,10 @@ XES (IEEE 1849) writes one ``<trace>`` per case holding case attributes and ``<e
 holding event attributes; every attribute is ``<string|date|int|float|boolean|id key= value=/>``.
 This reader feeds the (optionally gzipped) file to the standard library's expat parser in 1 MiB
 chunks, so memory stays bounded by the output tables, not by the XML tree; values are kept as
-written (a ``date`` keeps its UTC offset).  Nested attribute children and log-level attributes
-are ignored.  Chosen over ``iterparse`` (builds elements, no line numbers) and pm4py (AGPL,
-slower) and the Rust readers (drop the timestamp offset).
+written (a ``date`` keeps its UTC offset).  Nested attribute children, log-level attributes and
+``<global>`` defaults are ignored; events outside any trace are listed by line (``outside``).
+Chosen over ``iterparse`` (builds elements, no line numbers) and pm4py (AGPL, slower) and the
+Rust readers (drop the timestamp offset).
 
 Example:
     >>> import tempfile
@@ -26,7 +27,7 @@ from __future__ import annotations
 
 import gzip
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from xml.parsers import expat
 
@@ -49,6 +50,8 @@ class EventLogTables:
 
     cases: pd.DataFrame
     events: pd.DataFrame
+    #: Lines of events written outside any trace (they belong to no case).
+    outside: list[int] = field(default_factory=list)
 
 
 class _Columns:
@@ -94,6 +97,7 @@ def read_xes(path: Path) -> EventLogTables:
     case_attrs: dict[str, str] = {}
     event_attrs: dict[str, str] = {}
     marks = {"trace_line": 0, "event_line": 0, "n_events": 0}
+    outside: list[int] = []
     parser = expat.ParserCreate()
     parser.buffer_text = True
 
@@ -109,6 +113,8 @@ def read_xes(path: Path) -> EventLogTables:
             state["event_depth"] = depth
             event_attrs.clear()
             marks["event_line"] = parser.CurrentLineNumber
+        elif tag == "event" and not state["trace_depth"] and depth == 2:
+            outside.append(parser.CurrentLineNumber)
         elif tag in ATTRIBUTE_TAGS and "key" in attrs:
             if state["event_depth"] and depth == state["event_depth"] + 1:
                 event_attrs[attrs["key"]] = attrs.get("value", "")
@@ -131,7 +137,9 @@ def read_xes(path: Path) -> EventLogTables:
     parser.EndElementHandler = end
     try:
         with _open(path) as stream:
-            while chunk := stream.read1(CHUNK_BYTES):  # a truncated gzip: parse what came
+            # read1: the data before a truncated gzip's end is parsed, so the error's line is
+            # where the data stops
+            while chunk := stream.read1(CHUNK_BYTES):
                 parser.Parse(chunk, False)
             parser.Parse(b"", True)
     except expat.ExpatError as exc:
@@ -145,7 +153,7 @@ def read_xes(path: Path) -> EventLogTables:
     if state["root"] != "log":
         raise SourceError(f"{path}: line 1: not an XES log (root element is "
                           f"<{state['root'] or 'nothing'}>, expected <log>)")
-    return EventLogTables(cases.frame(("_row", "_n")), events.frame(("_case", "_row")))
+    return EventLogTables(cases.frame(("_row", "_n")), events.frame(("_case", "_row")), outside)
 
 
 _NO_ELEMENTS_END = expat.errors.codes[expat.errors.XML_ERROR_NO_ELEMENTS]

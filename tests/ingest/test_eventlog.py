@@ -372,7 +372,8 @@ def test_every_bad_event_and_case_is_reported_with_reason_file_and_row(
     assert pairs(result.skipped) == {
         (event_line[1], "unused_lifecycle"), (event_line[7], "unused_activity"),
         (event_line[9], "after_outcome")}
-    assert set(EVENTLOG_REASONS) <= set(result.rejections["reason"])  # each one exercised
+    # each event-log reason is exercised here but outside_trace (its own test below)
+    assert set(EVENTLOG_REASONS) - {"outside_trace"} <= set(result.rejections["reason"])
     rej = result.rejections.set_index("reason")
     assert rej.loc["unknown_lifecycle", "value"] == "ate_abort"
     assert rej.loc["unknown_lifecycle", "column"] == "lifecycle:transition"
@@ -644,3 +645,82 @@ def test_unknown_catalogue_action_and_case_attribute_are_named(tmp_path: Path):
     with pytest.raises(SourceError, match=r"log\.xes: no case has the attribute "
                                           r"'AMOUNT_REQUESTED'"):
         ingest(log, kind="eventlog", mapping=bad_attribute)
+
+
+def test_events_outside_traces_are_rejected_and_counted(tmp_path: Path, xes_mapping: Path):
+    """An <event> directly under <log> belongs to no case: rejected at its line, counted."""
+    text = xes_text(SMALL_TRACES).replace(
+        "</log>", '  <event>\n    <string key="concept:name" value="A_SUBMITTED"/>\n'
+                  "  </event>\n</log>")
+    result = ingest(write(tmp_path, "stray.xes", text), kind="eventlog", mapping=xes_mapping)
+    stray_line = text.splitlines().index("  <event>") + 1
+    assert triples(result.rejections) == {("stray.xes#unused", stray_line, "outside_trace")}
+    assert counts(result)["stray.xes#unused"]["rejected"] == 1 and result.balanced
+
+
+def test_a_repeated_case_id_never_merges_two_traces(tmp_path: Path, xes_mapping: Path):
+    """The second trace with an id is rejected, and so is every event of it."""
+    traces = [SMALL_TRACES[0], ({"concept:name": "c1", "AMOUNT_REQ": "9"}, [
+        ev("A_SUBMITTED", "2012-02-01T10:00:00+01:00"),
+        ev("A_DECLINED", "2012-02-02T10:00:00+01:00")])]
+    text = xes_text(traces)
+    result = ingest(write(tmp_path, "dup.xes", text), kind="eventlog", mapping=xes_mapping)
+    events, trace = lines_of(text, "event"), lines_of(text, "trace")
+    assert pairs(result.rejections) == {(trace[1], "duplicate_id"), (events[3], "duplicate_id"),
+                                        (events[4], "duplicate_id")}
+    deal = result.histories.deals.set_index("deal_id").loc["c1"]
+    assert deal["outcome"] == "won" and deal["amount"] == 5000
+    assert result.histories.stage_history["crm_stage"].tolist() == ["A_SUBMITTED", "A_APPROVED"]
+
+
+def test_order_is_checked_on_used_events_past_a_missing_time(tmp_path: Path, xes_mapping: Path):
+    """A blank time does not hide a later backdated event; an unused event never rejects one."""
+    traces = [({"concept:name": "c1", "AMOUNT_REQ": "1"}, [
+        ev("A_SUBMITTED", "2012-01-02T10:00:00+00:00"),
+        ev("W_call", _MISSING),                                              # missing_value
+        ev("W_call", "2012-01-01T10:00:00+00:00"),                           # out_of_order
+        ev("W_call", "2012-03-01T10:00:00+00:00", lifecycle="SCHEDULE"),     # unused, later
+        ev("A_APPROVED", "2012-01-05T10:00:00+00:00")])]                     # still in order
+    text = xes_text(traces)
+    result = ingest(write(tmp_path, "order.xes", text), kind="eventlog", mapping=xes_mapping)
+    events = lines_of(text, "event")
+    assert pairs(result.rejections) == {(events[1], "missing_value"),
+                                        (events[2], "out_of_order")}
+    assert result.histories.deals.set_index("deal_id").loc["c1", "outcome"] == "won"
+
+
+def test_times_without_offset_use_the_mapping_zone_for_the_export_time(tmp_path: Path):
+    """With timestamps.naive_timezone, the log's last event is not after its own export time."""
+    log = write(tmp_path, "ny.csv", "case,activity,time\nc1,start,2024-01-01T09:00:00\n"
+                                    "c1,won,2024-01-05T09:00:00\n")
+    mapping = write(tmp_path, "ny.yaml", "timestamps: {naive_timezone: America/New_York}\n"
+                    "log: {case_id: case, activity: activity, timestamp: time, lifecycle: null,"
+                    " resource: null}\nstages: {start: curious}\noutcomes: {won: won}\n")
+    result = ingest(log, kind="eventlog", mapping=mapping)
+    assert result.export_time == utc("2024-01-05T14:00:00Z")
+    assert result.rejections.empty
+    deal = result.histories.deals.iloc[0]
+    assert deal["owner_id"] == "unassigned" and deal["outcome"] == "won"  # a log with no resource
+    assert deal["closed_at"] == utc("2024-01-05T14:00:00Z")
+
+
+def test_a_named_lifecycle_field_the_log_lacks_is_an_error(tmp_path: Path):
+    """log.lifecycle named but absent from every event is a mapping error, not 'all complete'."""
+    log = write(tmp_path, "l.csv", "case,activity,time\nc1,start,2024-01-01T09:00:00Z\n")
+    mapping = write(tmp_path, "l.yaml", "log: {case_id: case, activity: activity, timestamp: "
+                    "time, lifecycle: transition}\nstages: {start: curious}\n"
+                    "outcomes: {won: won}\n")
+    with pytest.raises(SourceError, match=r"l\.csv: no event has the lifecycle attribute "
+                                          r"'transition'"):
+        ingest(log, kind="eventlog", mapping=mapping)
+
+
+def test_csv_case_attribute_is_the_first_non_empty_value(tmp_path: Path):
+    """A case attribute left empty on the case's first row is taken from a later row."""
+    log = write(tmp_path, "a.csv", "case,activity,time,amount\nc1,start,2024-01-01T09:00:00Z,\n"
+                                   "c1,won,2024-01-05T09:00:00Z,700\n")
+    mapping = write(tmp_path, "a.yaml", "log: {case_id: case, activity: activity, timestamp: "
+                    "time, lifecycle: null, resource: null}\ndeal: {amount: amount}\n"
+                    "stages: {start: curious}\noutcomes: {won: won}\n")
+    result = ingest(log, kind="eventlog", mapping=mapping)
+    assert result.histories.deals.iloc[0]["amount"] == 700

@@ -140,3 +140,19 @@ def test_an_extended_schema_trains_on_its_extra_column(trained) -> None:
     shipped = DealRiskModel(TrainConfig(n_estimators=60, min_child_samples=20)).fit(
         *(p.drop(columns="hint") for p in parts))
     assert shipped.feature_names_ == FEATURES.names
+
+
+def test_no_early_stopping_gives_every_round(trained: TrainResult) -> None:
+    """early_stopping_rounds=0 fits exactly n_estimators rounds; otherwise the window stops it."""
+    from training.model import TrainConfig
+
+    rows = trained.holdout.dropna(subset=["label_no_decision"])
+    half = len(rows) // 2
+    fixed = TrainConfig(targets=("no_decision",), candidates=("lightgbm",), monotone="none",
+                        n_estimators=23, early_stopping_rounds=0, learning_rate=0.3)
+    model = DealRiskModel(fixed).fit(rows.iloc[:half], rows.iloc[half:], rows.iloc[half:])
+    assert model.best_iteration_["no_decision"] == 23
+    stopped = TrainConfig(targets=("no_decision",), candidates=("lightgbm",), monotone="none",
+                          n_estimators=2000, early_stopping_rounds=5, learning_rate=0.3)
+    model = DealRiskModel(stopped).fit(rows.iloc[:half], rows.iloc[half:], rows.iloc[half:])
+    assert model.best_iteration_["no_decision"] < 2000
