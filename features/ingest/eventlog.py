@@ -60,7 +60,8 @@ def read_eventlog(log_path: Path, mapping_path: Path, config: JourneyConfig | No
     """Read a log and its mapping into raw canonical tables.
 
     Returns the raw export, the journey config with the mapping's stages, timestamps and
-    numbers applied, and the time of the log's last event (its natural export time).  Raises
+    numbers applied, and the time of the log's last event that is not rejected (its natural
+    export time).  Raises
     :class:`SourceError` naming the file (and line) for a log or mapping that cannot be read.
     """
     log_path, mapping_path = Path(log_path), Path(mapping_path)
@@ -110,7 +111,7 @@ def read_eventlog(log_path: Path, mapping_path: Path, config: JourneyConfig | No
                     side_rejections=pd.concat([_report(unused[unused["_fate"] == "reject"]),
                                                empty_log], ignore_index=True),
                     side_skipped=_report(unused[unused["_fate"] == "skip"]))
-    times = events["_t"].dropna()
+    times = events.loc[events["_fate"] != "reject", "_t"].dropna()  # a rejected one never counts
     return raw, config, (times.max() if len(times) else None)
 
 

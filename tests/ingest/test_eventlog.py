@@ -724,3 +724,14 @@ def test_csv_case_attribute_is_the_first_non_empty_value(tmp_path: Path):
                     "stages: {start: curious}\noutcomes: {won: won}\n")
     result = ingest(log, kind="eventlog", mapping=mapping)
     assert result.histories.deals.iloc[0]["amount"] == 700
+
+
+def test_a_rejected_event_never_sets_the_export_time(tmp_path: Path, xes_mapping: Path):
+    """A bad event dated 2099 is rejected and the export time stays at the log's real end."""
+    traces = [({"concept:name": "c1", "AMOUNT_REQ": "1"}, [
+        ev("A_SUBMITTED", "2012-01-02T10:00:00+00:00"),
+        ev("W_call", "2099-01-01T10:00:00+00:00", lifecycle="ate_abort")])]
+    result = ingest(write(tmp_path, "late.xes", xes_text(traces)), kind="eventlog",
+                    mapping=xes_mapping)
+    assert result.export_time == utc("2012-01-02T10:00:00Z")
+    assert set(result.rejections["reason"]) == {"unknown_lifecycle"}
