@@ -35,10 +35,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from features.ingest.mapping import ColumnSpec, ContextSpec, _problems
+from features.ingest.mapping import (
+    ColumnSpec,
+    ContextSpec,
+    read_yaml_mapping,
+    validation_problems,
+)
 from features.ingest.raw import RAW_COLUMNS, SourceError
 from features.journey import NumberFormat, TimestampRule
 
@@ -149,15 +153,7 @@ class EventLogMapping(BaseModel):
 
 def load_eventlog_mapping(path: Path) -> EventLogMapping:
     """Load and check a mapping file; :class:`SourceError` names the file and the YAML key."""
-    try:
-        data = yaml.safe_load(Path(path).read_text())
-    except OSError as exc:
-        raise SourceError(f"{path}: cannot read the mapping file ({exc.strerror})") from None
-    except yaml.YAMLError as exc:
-        raise SourceError(f"{path}: mapping is not valid YAML ({' '.join(str(exc).split())})"
-                          ) from None
-    if not isinstance(data, dict):
-        raise SourceError(f"{path}: an event-log mapping must be a YAML mapping")
+    data = read_yaml_mapping(path, "a YAML mapping (stages, outcomes, activities)")
     if "tables" in data:
         raise SourceError(f"{path}: this is a generic export mapping (it has `tables`); use "
                           "--source generic, or write an event-log mapping (stages, outcomes, "
@@ -165,7 +161,7 @@ def load_eventlog_mapping(path: Path) -> EventLogMapping:
     try:
         mapping = EventLogMapping.model_validate(data)
     except ValidationError as exc:
-        raise SourceError(f"{path}: invalid event-log mapping: {_problems(exc, set())}"
+        raise SourceError(f"{path}: invalid event-log mapping: {validation_problems(exc, set())}"
                           ) from None
     allowed = set(RAW_COLUMNS["deals"]) - {"crm_stage", "is_closed", "outcome", "closed_at"}
     for column, spec in mapping.deal.items():

@@ -173,8 +173,11 @@ class GenericMapping(BaseModel):
         return self.tables.get(table, [])
 
 
-def load_mapping(path: Path) -> GenericMapping:
-    """Load and check a mapping file; :class:`SourceError` names the file and the YAML key."""
+def read_yaml_mapping(path: Path, expected: str) -> dict[str, Any]:
+    """A mapping file's YAML as a dict; :class:`SourceError` names the file when it is not.
+
+    ``expected`` ends the message for YAML that is not a mapping ("a YAML mapping with ...").
+    """
     try:
         data = yaml.safe_load(Path(path).read_text())
     except OSError as exc:
@@ -183,7 +186,13 @@ def load_mapping(path: Path) -> GenericMapping:
         raise SourceError(f"{path}: mapping is not valid YAML ({' '.join(str(exc).split())})"
                           ) from None
     if not isinstance(data, dict):
-        raise SourceError(f"{path}: mapping must be a YAML mapping with a `tables` key")
+        raise SourceError(f"{path}: mapping must be {expected}")
+    return data
+
+
+def load_mapping(path: Path) -> GenericMapping:
+    """Load and check a mapping file; :class:`SourceError` names the file and the YAML key."""
+    data = read_yaml_mapping(path, "a YAML mapping with a `tables` key")
     tables = data.get("tables")
     if isinstance(tables, dict):
         unknown = [t for t in tables if t not in RAW_COLUMNS]
@@ -195,7 +204,7 @@ def load_mapping(path: Path) -> GenericMapping:
     try:
         mapping = GenericMapping.model_validate(data)
     except ValidationError as exc:
-        raise SourceError(f"{path}: invalid mapping: {_problems(exc, single)}") from None
+        raise SourceError(f"{path}: invalid mapping: {validation_problems(exc, single)}") from None
     if not mapping.specs("deals"):
         raise SourceError(f"{path}: table deals is required (tables.deals)")
     for name in mapping.tables:
@@ -233,7 +242,7 @@ def _check_table(path: Path, name: str, index: int | None, spec: TableMapping) -
             raise SourceError(f"{path}: {key}.context.{field_name}: {exc}") from None
 
 
-def _problems(exc: ValidationError, single: set[str]) -> str:
+def validation_problems(exc: ValidationError, single: set[str]) -> str:
     """Pydantic's errors as ``yaml.key.path: message`` (a single table's list index dropped)."""
     out = []
     for error in exc.errors():

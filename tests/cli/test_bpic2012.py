@@ -15,11 +15,9 @@ import os
 from pathlib import Path
 
 import mlflow
-import nbformat
 import pandas as pd
 import pytest
 from dealrisk_cli import assert_ok, run, tracking_env
-from nbclient import NotebookClient
 
 pytestmark = pytest.mark.slow
 
@@ -76,7 +74,8 @@ def test_ingest_accounts_for_every_case_and_event(canonical: Path):
 
 
 @needs_log
-def test_features_train_rank_and_notebook(canonical: Path, tmp_path: Path, monkeypatch):
+def test_features_train_rank_and_notebook(canonical: Path, tmp_path: Path, monkeypatch,
+                                          run_retrain_notebook):
     """Its own registered model and champion, a ranking, and a retrain in the notebook."""
     env = tracking_env(tmp_path)
     features = tmp_path / "features.parquet"
@@ -106,11 +105,7 @@ def test_features_train_rank_and_notebook(canonical: Path, tmp_path: Path, monke
     monkeypatch.setenv("DEALRISK_HORIZON_DAYS", "7")
     monkeypatch.setenv("DEALRISK_CADENCE", "1D")
     monkeypatch.setenv("DEALRISK_NOTEBOOK_ROUNDS", "80")
-    nb = nbformat.read(ROOT / "notebooks" / "retrain.ipynb", as_version=4)
-    NotebookClient(nb, timeout=900, kernel_name="python3",
-                   resources={"metadata": {"path": str(tmp_path)}}).execute()
-    outputs = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
-                      for o in c.get("outputs", []))
+    outputs = run_retrain_notebook(timeout=900)
     assert "pipeline: bpic2012 -> registered model dealrisk-bpic2012" in outputs
     assert "serving and ranking follow models:/dealrisk-bpic2012@champion" in outputs
     names = {m.name for m in mlflow.MlflowClient().search_registered_models()}
