@@ -9,7 +9,7 @@ export BENTOML_DO_NOT_TRACK := true
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 
-.PHONY: demo test lint lock bench bpic2012 bench-bpic2012 clean
+.PHONY: demo test lint lock bench bpic2012 bench-bpic2012 serve bento bench-serving browser clean
 
 $(VENV)/.synced: requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,8 +21,15 @@ $(VENV)/.synced: requirements.lock pyproject.toml
 demo: $(VENV)/.synced
 	$(BIN)/dealrisk demo --out $(DEMO_DIR)
 
-test: $(VENV)/.synced
+# The dashboard test drives Debian's Chromium; installed here when missing and apt can.
+browser:
+	@test -x /usr/bin/chromium || { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] \
+		&& apt-get install -y --no-install-recommends chromium >/dev/null \
+		|| echo "chromium not installed (apt-get unavailable or not root): the dashboard test skips"; }
+
+test: $(VENV)/.synced browser
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/pytest -n 2 --timeout 600
 
 lint: $(VENV)/.synced
@@ -48,6 +55,17 @@ bpic2012: $(VENV)/.synced
 
 bench-bpic2012: $(VENV)/.synced
 	$(BIN)/python benchmarks/bench_bpic2012.py --data $(dir $(BPIC2012))
+
+# The scoring service (BentoML) on the pipeline's champion; see README "Serve".
+serve: $(VENV)/.synced
+	$(BIN)/dealrisk serve
+
+# A bento that packages the champion (bentoml build); containerize it where Docker runs.
+bento: $(VENV)/.synced
+	$(BIN)/dealrisk bento
+
+bench-serving: $(VENV)/.synced
+	$(BIN)/python benchmarks/bench_serving.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .ruff_cache

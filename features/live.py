@@ -70,21 +70,46 @@ def live_features(deal: Record, stages: Sequence[Record] = (),
                   peers: PeerStats, profile: PipelineProfile | None = None
                   ) -> dict[str, object]:
     """The feature row of one deal at ``as_of``: feature name -> value, in schema order."""
+    return live_feature_rows(deal, stages, activities, contacts, changes, as_of=[as_of],
+                             peers=peers, profile=profile)[0]
+
+
+def live_feature_rows(deal: Record, stages: Sequence[Record] = (),
+                      activities: Sequence[Record] = (), contacts: Sequence[Record] = (),
+                      changes: Sequence[Record] = (), *, as_of: Sequence[datetime | str],
+                      peers: PeerStats, profile: PipelineProfile | None = None
+                      ) -> list[dict[str, object]]:
+    """The feature rows of one deal at several times (its history encoded once).
+
+    Row ``i`` is what :func:`live_features` gives at ``as_of[i]`` (a scoring service asks for
+    "now" and "a week ago" to show the trend).
+
+    Example:
+        >>> from features.histories import DealHistories
+        >>> deal = {"deal_id": "d1", "account_id": "a", "owner_id": "o", "amount": 10.0,
+        ...         "created_at": "2024-01-01T00:00:00Z"}
+        >>> rows = live_feature_rows(deal, as_of=["2024-01-03T00:00:00Z", "2024-01-02T00:00Z"],
+        ...                          peers=PeerStats.from_histories(DealHistories.empty()))
+        >>> [r["deal_age_days"] for r in rows]
+        [2.0, 1.0]
+    """
     profile = profile or PipelineProfile()
     arrays = arrays_from_records(deal, stages, activities, contacts, changes, profile)
     enc = encode_arrays(arrays)
-    t = np.array([to_ms(as_of)], dtype=np.int64)
-    signals, step = compute_signals(enc, peers, np.zeros(1, dtype=np.int64), t)
-    code = int(step[0])
-    categorical = {"current_step": STEP_CATEGORIES[code] if code >= 0 else
-                   ("lost" if code == -1 else "unknown")}
-    for c in CONTEXT_CATEGORIES:
-        categorical[c] = arrays.context[c][0]
-    for name, values in arrays.custom.items():
-        signals[name] = values
-        categorical[name] = values[0]
-    return {f.name: categorical[f.name] if f.dtype == "category" else
-            float(np.float32(signals[f.name][0])) for f in profile.schema()}
+    t = np.array([to_ms(when) for when in as_of], dtype=np.int64)
+    signals, step = compute_signals(enc, peers, np.zeros(len(t), dtype=np.int64), t)
+    context = {c: arrays.context[c][0] for c in CONTEXT_CATEGORIES}
+    custom = {name: values[0] for name, values in arrays.custom.items()}
+    schema = profile.schema()
+    rows = []
+    for i in range(len(t)):
+        code = int(step[i])
+        categorical = {"current_step": STEP_CATEGORIES[code] if code >= 0 else
+                       ("lost" if code == -1 else "unknown"), **context, **custom}
+        rows.append({f.name: categorical[f.name] if f.dtype == "category" else
+                     float(np.float32(custom[f.name] if f.name in custom
+                                      else signals[f.name][i])) for f in schema})
+    return rows
 
 
 def arrays_from_records(deal: Record, stages: Sequence[Record], activities: Sequence[Record],

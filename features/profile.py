@@ -69,6 +69,21 @@ _WHY_ACTIVITIES = "the export has no activities"
 _WHY_CONTACTS = "the export has no contact roles with a known joining time"
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _RESERVED = frozenset(FEATURES.names) | frozenset(DEALS.names)
+#: Prefix of every pipeline's registered model: ``dealrisk-<pipeline>``.
+MODEL_PREFIX = "dealrisk"
+
+
+def registered_name(pipeline: str) -> str:
+    """The registered model of a pipeline: ``dealrisk-<name>`` (lower case, safe characters).
+
+    Training registers under it, ranking and serving load its ``champion``.
+
+    Example:
+        >>> registered_name("Acme EMEA"), registered_name("")
+        ('dealrisk-acme-emea', 'dealrisk')
+    """
+    slug = re.sub(r"[^a-z0-9_.]+", "-", pipeline.strip().lower()).strip("-.")
+    return f"{MODEL_PREFIX}-{slug}" if slug else MODEL_PREFIX
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from training import cli_serve
 from training.cli_options import (
     FORMATS,
     SOURCE_KINDS,
@@ -404,14 +405,22 @@ def rank(
         help="Rank deals open at this time (ISO 8601 with offset); default: the export time."
     )] = None,
     top: Annotated[int, typer.Option(min=0, help="Rows shown in the terminal.")] = 15,
+    peers: Annotated[str, typer.Option(
+        help="Peer references (won-step medians, owner and account track records): 'export' "
+             "rebuilds them from this export; 'model' uses those frozen in the model at "
+             "training, as the scoring service does.")] = "export",
 ) -> None:
     """Rank open deals by revenue at risk; write a CSV and a self-contained HTML report."""
     with reported_errors():
-        run_rank(canonical, out, model_uri=model, as_of=as_of, top=top)
+        if peers not in ("export", "model"):
+            raise CliError(f"--peers {peers!r} must be 'export' or 'model'")
+        run_rank(canonical, out, model_uri=model, as_of=as_of, top=top,
+                 frozen_peers=peers == "model")
 
 
 def run_rank(canonical: Path, out: Path, *, model_uri: str | None = None,
-             as_of: str | None = None, top: int = 15) -> dict[str, Path]:
+             as_of: str | None = None, top: int = 15, frozen_peers: bool = False
+             ) -> dict[str, Path]:
     """Score and rank open deals with a registered model; return the written report paths.
 
     ``model_uri`` defaults to the pipeline's champion; a model trained on another pipeline, or
@@ -453,7 +462,11 @@ def run_rank(canonical: Path, out: Path, *, model_uri: str | None = None,
                        f"and rank with its champion (the default) or --model "
                        f"models:/{own}/<version>")
     with console.status("scoring open deals"):
-        ranking = rank_open_deals(risk_model, histories, when)
+        if frozen_peers and risk_model.peer_stats is None:
+            raise CliError(f"--peers model: {uri} (version {risk_model.version}) carries no "
+                           "frozen peer references (trained before they existed); retrain it")
+        ranking = rank_open_deals(risk_model, histories, when,
+                                  peers=risk_model.peer_stats if frozen_peers else None)
     with writing(out):
         paths = write_reports(ranking, out, as_of=when, model_version=str(risk_model.version))
     if ranking.empty:
@@ -494,6 +507,10 @@ def demo(
                   soft_wrap=True)
     ui = f".venv/bin/mlflow ui --backend-store-uri {default_tracking_uri()}"
     console.print(f"MLflow UI: {bold(ui)}", soft_wrap=True)
+
+
+app.command()(cli_serve.serve)
+app.command()(cli_serve.bento)
 
 
 def main() -> None:

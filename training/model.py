@@ -33,7 +33,7 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import ClassVar, Literal
 
@@ -44,6 +44,7 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
 from features.histories import DealHistories
+from features.peers import PeerStats
 from features.profile import PipelineProfile
 from features.schema import FEATURES, FeatureSchema
 from training.linear import LinearScorer
@@ -75,6 +76,7 @@ MIN_CLASS_ROWS = 20
 TIMING_FEATURES: frozenset[str] = frozenset({
     "days_in_step", "days_in_step_vs_won", "days_since_forward_move",
     "days_since_buyer_activity", "close_date_pushes", "days_slipped"})
+Record = Mapping[str, object]
 _SIGNS = {"stall": 1, "no_decision": 1, "won": -1}  # +1: the target is "risk"
 
 
@@ -147,11 +149,19 @@ class Calibrator:
         return self
 
     def predict(self, margin: np.ndarray) -> np.ndarray:
-        """Calibrated probabilities in [0, 1]."""
+        """Calibrated probabilities in [0, 1].
+
+        Computed in numpy from the fitted map's own thresholds and coefficients, so one deal
+        costs microseconds rather than scikit-learn's input checks.
+        """
+        margin = np.asarray(margin, dtype=np.float64)
         if self.method_ == "isotonic":
-            p = self.model_.predict(margin)
+            iso = self.model_
+            p = np.interp(np.clip(margin, iso.X_min_, iso.X_max_), iso.X_thresholds_,
+                          iso.y_thresholds_)
         elif self.method_ == "sigmoid":
-            p = self.model_.predict_proba(margin.reshape(-1, 1))[:, 1]
+            z = self.model_.coef_[0, 0] * margin + self.model_.intercept_[0]
+            p = 1.0 / (1.0 + np.exp(-z))
         else:
             p = 1.0 / (1.0 + np.exp(-margin))
         return np.clip(np.asarray(p, dtype=np.float64), 0.0, 1.0)
@@ -232,6 +242,11 @@ class DealRiskModel:
     skipped: ClassVar[dict[str, str]] = {}
     #: Warnings of the training run (set by the pipeline; shown wherever the model is used).
     warnings: tuple[str, ...] = ()
+    #: Peer references (won-step medians, owner and account track records) frozen at the
+    #: training data's end, so one deal's history can be scored alone (:meth:`freeze_peers`).
+    peer_stats: PeerStats | None = None
+    #: The time the frozen peer references are valid for (the training export time).
+    peers_known_until: pd.Timestamp | None = None
 
     def __init__(self, config: TrainConfig | None = None,
                  schema: FeatureSchema | None = None,
@@ -292,13 +307,53 @@ class DealRiskModel:
                             f"from ({', '.join(used)})")
         return problems
 
+    def freeze_peers(self, peers: PeerStats, known_until: pd.Timestamp) -> DealRiskModel:
+        """Keep the training histories' peer references, valid up to ``known_until``; self.
+
+        They travel inside the registered artifact, so a service scores one raw deal history
+        (:meth:`score_deal`) with the references ``dealrisk rank --peers model`` uses.
+        """
+        self.peer_stats = peers
+        self.peers_known_until = pd.Timestamp(known_until)
+        return self
+
     def _matrix(self, rows: pd.DataFrame) -> np.ndarray:
         """The checked feature matrix with the left-out features emptied."""
         x = feature_matrix(rows, self.feature_names_, self.categories_)
+        return self._empty_left_out(x)
+
+    def _empty_left_out(self, x: np.ndarray) -> np.ndarray:
         for name in self.left_out:
             if name in self.feature_names_:
                 x[:, self.feature_names_.index(name)] = np.nan
         return x
+
+    def record_matrix(self, rows: Sequence[Record]) -> np.ndarray:
+        """The float32 matrix of feature rows given as dicts (the live path, no pandas).
+
+        Equals :func:`feature_matrix` of the same rows as a DataFrame: categoricals become
+        codes of the training categories (unseen or missing -> NaN), the left-out features are
+        emptied.  A row lacking a feature column is a ``ValueError``.
+        """
+        self._check_fitted()
+        codes = self.__dict__.get("_category_codes")
+        if codes is None:
+            codes = {c: {v: float(i) for i, v in enumerate(values)}
+                     for c, values in self.categories_.items()}
+            self.__dict__["_category_codes"] = codes
+        x = np.empty((len(rows), len(self.feature_names_)), dtype=np.float32)
+        for i, row in enumerate(rows):
+            missing = [n for n in self.feature_names_ if n not in row]
+            if missing:
+                raise ValueError(f"feature row {i} lacks {len(missing)} feature(s): {missing}")
+            x[i] = [codes[n].get(str(row[n]), np.nan) if n in codes else
+                    (np.nan if row[n] is None else row[n]) for n in self.feature_names_]
+        return self._empty_left_out(x)
+
+    def __getstate__(self) -> dict[str, object]:
+        state = dict(self.__dict__)
+        state.pop("_category_codes", None)  # a cache, rebuilt on first use
+        return state
 
     # ----------------------------------------------------------------------------- fitting
     def fit(self, train: pd.DataFrame, valid: pd.DataFrame,
@@ -521,23 +576,57 @@ class DealRiskModel:
         :func:`training.reasons.top_reasons`); each says the deal's value and, where one
         exists, its like-for-like reference.
         """
-        contrib = self.contributions(rows, target)
-        margin = contrib.to_numpy().sum(axis=1)
-        return top_reasons(contrib.drop(columns="bias").to_numpy(), rows, self.feature_names_,
-                           self.peer_reference_, top_k, schema=self.schema, margin=margin,
+        return self.explain_matrix(self._matrix(rows), rows, top_k, target)
+
+    def explain_matrix(self, x: np.ndarray, rows: pd.DataFrame | Sequence[Record],
+                       top_k: int = 3, target: str | None = None) -> list[list[str]]:
+        """:meth:`explain` for an already checked matrix ``x`` of ``rows`` (frame or dicts)."""
+        self._check_fitted()
+        target = target or self.risk_target
+        contrib = np.zeros((len(x), len(self.feature_names_) + 1))
+        if target in self.scorers_:
+            contrib = _SIGNS.get(target, 1) * self.scorers_[target].contributions(x)
+        return top_reasons(contrib[:, :-1], rows, self.feature_names_, self.peer_reference_,
+                           top_k, schema=self.schema, margin=contrib.sum(axis=1),
                            categories=getattr(self, "category_reference_", None))
 
-    def score(self, histories: DealHistories, as_of: pd.Timestamp, top_k: int = 3
-              ) -> pd.DataFrame:
+    def score_deal(self, deal: Record, stages: Sequence[Record] = (),
+                   activities: Sequence[Record] = (), contacts: Sequence[Record] = (),
+                   changes: Sequence[Record] = (), *, as_of: pd.Timestamp,
+                   compare_days: int = 7, top_k: int = 3) -> dict[str, object]:
+        """One open deal's ranking row from its raw history alone, with the frozen peers.
+
+        The fields of a :func:`training.ranking.rank_open_deals` row (without ``rank``) plus
+        ``warnings``; see :func:`training.live_scoring.score_deal`.
+        """
+        from training.live_scoring import score_deal
+
+        return score_deal(self, deal, stages, activities, contacts, changes, as_of=as_of,
+                          compare_days=compare_days, top_k=top_k)
+
+    def rank(self, histories: DealHistories, as_of: pd.Timestamp, *, compare_days: int = 7,
+             frozen_peers: bool = True) -> pd.DataFrame:
+        """The manager ranking of the deals open at ``as_of``, as ``dealrisk rank`` makes it.
+
+        ``frozen_peers``: with the peer references frozen in the model (the service's), else
+        with references rebuilt from ``histories``.
+        """
+        from training.ranking import rank_open_deals
+
+        return rank_open_deals(self, histories, as_of, compare_days=compare_days,
+                               peers=self.peer_stats if frozen_peers else None)
+
+    def score(self, histories: DealHistories, as_of: pd.Timestamp, top_k: int = 3, *,
+              peers: PeerStats | None = None) -> pd.DataFrame:
         """Score every deal open at ``as_of``: deal_id, as_of, features, risks and reasons.
 
-        Features are built with peer references from ``histories`` itself
-        (:meth:`features.peers.PeerStats.from_histories`, as-of correct), so pass the full
-        histories known at ``as_of``.
+        Features are built with ``peers``, by default peer references from ``histories``
+        itself (:meth:`features.peers.PeerStats.from_histories`, as-of correct), so pass the
+        full histories known at ``as_of``; :attr:`peer_stats` are the frozen training ones.
         """
         from features.build import build_features
 
-        rows = build_features(histories, as_of)
+        rows = build_features(histories, as_of, peers=peers)
         risks = self.predict(rows)
         out = pd.concat([rows, risks], axis=1)
         out["reasons"] = self.explain(rows, top_k) if len(rows) else []

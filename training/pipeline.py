@@ -198,6 +198,7 @@ def train_pipeline(histories: DealHistories, *, config: TrainConfig | None = Non
     holdout = test[holdout_columns(model.schema)].reset_index(drop=True)
     data = _lineage(histories, known_until, rows, parts, split.windows, split.dropped_rows)
     model.warnings = tuple(warnings)
+    model.freeze_peers(PeerStats.from_histories(histories), known_until)
     return TrainResult(model=model, metrics=metrics, figures=figures, params=cfg.to_params(),
                        data=data, holdout=holdout, warnings=warnings, leaks=leaks)
 

@@ -20,6 +20,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -27,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from features.histories import DealHistories
+from features.peers import PeerStats
 from training.reasons import MATERIAL_POINTS
 
 if TYPE_CHECKING:
@@ -105,12 +107,21 @@ def basis_for(targets: tuple[str, ...], *, horizon_days: int, compare_days: int 
                         notes, warnings, pipeline)
 
 
-def _ranking_risk(scored: pd.DataFrame, basis: RankingBasis) -> np.ndarray:
+def ranking_risk(scored: pd.DataFrame | Mapping[str, np.ndarray], basis: RankingBasis
+                 ) -> np.ndarray:
+    """The ranking risk of scored rows (``<target>_risk`` columns of a frame or a dict).
+
+    Example:
+        >>> basis = basis_for(("stall", "won"), horizon_days=30)
+        >>> ranking_risk({"won_risk": np.array([0.25])}, basis).tolist()
+        [0.75]
+    """
     if basis.risk == "no_decision":
-        return scored["no_decision_risk"].to_numpy(dtype=np.float64)
+        return np.asarray(scored["no_decision_risk"], dtype=np.float64)
     if "won_risk" in scored:
-        return 1.0 - scored["won_risk"].to_numpy(dtype=np.float64)
-    return np.full(len(scored), np.nan)
+        return 1.0 - np.asarray(scored["won_risk"], dtype=np.float64)
+    return np.full(len(next(iter(scored.values())) if isinstance(scored, Mapping)
+                       else scored), np.nan)
 
 
 def _column(scored: pd.DataFrame, name: str) -> np.ndarray:
@@ -127,23 +138,29 @@ def _named(deals: pd.DataFrame, ids: pd.Series, name_col: str, id_col: str) -> n
         dtype=object)
 
 
+def model_basis(model: DealRiskModel, compare_days: int = 7) -> RankingBasis:
+    """The ranking basis of a fitted model (its targets, horizon, warnings and pipeline)."""
+    return basis_for(tuple(model.targets), horizon_days=int(model.config.horizon_days),
+                     compare_days=compare_days, warnings=tuple(model.warnings),
+                     pipeline=model.profile.name)
+
+
 def rank_open_deals(model: DealRiskModel, histories: DealHistories, as_of: pd.Timestamp, *,
-                    compare_days: int = 7) -> pd.DataFrame:
+                    compare_days: int = 7, peers: PeerStats | None = None) -> pd.DataFrame:
     """Score every deal open at ``as_of`` and rank by revenue at risk (highest first).
 
     ``risk_change`` is the ranking risk now minus at ``as_of - compare_days`` (empty for deals
-    created since).  Columns: :data:`RANK_COLUMNS`; ``attrs["basis"]`` is the
-    :class:`RankingBasis`.
+    created since).  ``peers``: the peer references the features use (default: rebuilt from
+    ``histories``; the model's frozen ones are what the scoring service uses).  Columns:
+    :data:`RANK_COLUMNS`; ``attrs["basis"]`` is the :class:`RankingBasis`.
     """
-    basis = basis_for(tuple(model.targets), horizon_days=int(model.config.horizon_days),
-                      compare_days=compare_days, warnings=tuple(model.warnings),
-                      pipeline=model.profile.name)
-    now = model.score(histories, as_of)
-    before = model.score(histories, as_of - pd.Timedelta(days=compare_days))
-    previous = pd.Series(_ranking_risk(before, basis), index=before["deal_id"].to_numpy())
+    basis = model_basis(model, compare_days)
+    now = model.score(histories, as_of, peers=peers)
+    before = model.score(histories, as_of - pd.Timedelta(days=compare_days), peers=peers)
+    previous = pd.Series(ranking_risk(before, basis), index=before["deal_id"].to_numpy())
     deals = histories.deals.set_index("deal_id")
     ids = now["deal_id"]
-    risk = _ranking_risk(now, basis)
+    risk = ranking_risk(now, basis)
     out = pd.DataFrame({
         "deal_id": ids.to_numpy(),
         "name": deals["name"].reindex(ids).to_numpy(),

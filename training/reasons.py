@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -478,7 +479,17 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * x))
 
 
-def top_reasons(contributions: np.ndarray, rows: pd.DataFrame, feature_names: list[str],
+def _value_columns(rows: pd.DataFrame | Sequence[Mapping[str, object]], names: list[str]
+                   ) -> dict[str, np.ndarray]:
+    """The raw values of the columns ``names`` that ``rows`` (a frame or dicts) has."""
+    if isinstance(rows, pd.DataFrame):
+        return {n: rows[n].to_numpy(dtype=object) for n in names if n in rows.columns}
+    present = set(rows[0]) if len(rows) else set()
+    return {n: np.array([r[n] for r in rows], dtype=object) for n in names if n in present}
+
+
+def top_reasons(contributions: np.ndarray,
+                rows: pd.DataFrame | Sequence[Mapping[str, object]], feature_names: list[str],
                 reference: PeerReference, top_k: int = 3,
                 schema: FeatureSchema = FEATURES, *, margin: np.ndarray | None = None,
                 categories: CategoryReference | None = None) -> list[list[str]]:
@@ -486,7 +497,8 @@ def top_reasons(contributions: np.ndarray, rows: pd.DataFrame, feature_names: li
 
     ``contributions`` is ``(n_rows, n_features)`` log-odds contributions towards the ranking
     risk (positive raises it; bias column removed), in ``feature_names`` order; ``rows`` holds
-    the raw feature values (same row order); ``margin`` each row's total raw log-odds of that
+    the raw feature values (same row order; a frame, or dicts as the live path has them);
+    ``margin`` each row's total raw log-odds of that
     risk (bias + contributions); ``categories`` the :func:`category_reference` of the training
     rows.  A feature is a reason when it raises the probability by at least
     :data:`MATERIAL_POINTS` and :func:`reason_for` has something meaningful to say; of several
@@ -513,11 +525,10 @@ def top_reasons(contributions: np.ndarray, rows: pd.DataFrame, feature_names: li
     material = (contributions > 0) & (probability_change(contributions, margin)
                                       >= MATERIAL_POINTS)
     order = np.argsort(-contributions, axis=1, kind="stable")
-    steps = (rows["current_step"].astype("object").to_numpy() if "current_step" in rows
-             else np.full(n, ALL_STEPS, dtype=object))
     known = set(schema.names)
-    values = {name: rows[name].to_numpy(dtype=object) for name in feature_names
-              if name in rows.columns and name in known}
+    columns = _value_columns(rows, [*feature_names, "current_step"])
+    steps = columns.get("current_step", np.full(n, ALL_STEPS, dtype=object))
+    values = {name: columns[name] for name in feature_names if name in columns and name in known}
     groups = [_WINDOW.sub("", name) for name in feature_names]
     out: list[list[str]] = []
     for i in range(n):

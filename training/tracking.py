@@ -30,7 +30,6 @@ import json
 import math
 import os
 import pickle
-import re
 import subprocess
 import tempfile
 import warnings
@@ -47,6 +46,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema
 
+from features.profile import MODEL_PREFIX, registered_name
 from features.schema import FEATURES, FeatureSchema
 from training.model import TARGETS
 from training.model_card import model_card
@@ -56,15 +56,9 @@ if TYPE_CHECKING:
     from training.model import DealRiskModel
     from training.pipeline import TrainResult
 
-MODEL_NAME = "dealrisk"
+MODEL_NAME = MODEL_PREFIX
 EXPERIMENT = "dealrisk"
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-
-
-def registered_name(pipeline: str) -> str:
-    """The registered model of a pipeline: ``dealrisk-<name>`` (lower case, safe characters)."""
-    slug = re.sub(r"[^a-z0-9_.]+", "-", pipeline.strip().lower()).strip("-.")
-    return f"{MODEL_NAME}-{slug}" if slug else MODEL_NAME
 
 
 def champion_uri(pipeline: str) -> str:

@@ -1,0 +1,43 @@
+"""Hand-written requests for the serving tests (not written by the simulator)."""
+
+API_KEY = "test-key-0123456789"
+AUTH = {"Authorization": f"Bearer {API_KEY}"}
+
+
+def hand_written_history(**overrides: object) -> dict[str, object]:
+    """One open deal's history, written by hand (not by the simulator)."""
+    body: dict[str, object] = {
+        "as_of": "2024-09-01T00:00:00Z",
+        "deal": {"deal_id": "HAND-1", "account_id": "ACME", "owner_id": "owner-7",
+                 "owner_name": "Dana Reyes", "account_name": "Acme GmbH", "name": "Acme CRM",
+                 "amount": 72000.0, "currency": "EUR", "created_at": "2024-05-02T08:00:00+02:00",
+                 "expected_close_date": "2024-10-31T00:00:00Z", "segment": "Enterprise",
+                 "region": "EMEA", "industry": "manufacturing"},
+        "stage_history": [
+            {"entered_at": "2024-05-02T06:00:00Z", "crm_stage": "Discovery",
+             "step": "problem_shared", "status": "open"},
+            {"entered_at": "2024-06-14T12:00:00Z", "crm_stage": "Solutioning",
+             "step": "solution_visualised", "status": "open"}],
+        "activities": [
+            {"activity_id": f"A{i}", "occurred_at": f"2024-{5 + i // 20:02d}-{1 + i % 20:02d}"
+             "T10:00:00Z", "type": ["email", "call", "meeting"][i % 3],
+             "direction": "buyer" if i % 2 else "seller", "contact_id": f"C{i % 3}"}
+            for i in range(50)],
+        "contacts": [{"contact_id": "C0", "role": "champion", "added_at": "2024-05-03T00:00:00Z"},
+                     {"contact_id": "C1", "role": "technical",
+                      "added_at": "2024-06-01T00:00:00Z"}],
+        "field_history": [{"change_id": "F1", "changed_at": "2024-07-01T00:00:00Z",
+                           "field": "close_date", "old_close_date": "2024-09-30T00:00:00Z",
+                           "new_close_date": "2024-10-31T00:00:00Z"}],
+    }
+    body.update(overrides)
+    return body
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

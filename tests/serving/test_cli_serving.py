@@ -1,0 +1,101 @@
+"""``dealrisk serve``, ``bento`` and ``rank --peers model``, run as a user types them."""
+
+import csv
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+from serving_requests import AUTH, free_port, hand_written_history
+
+BINARY = Path(sys.executable).with_name("dealrisk")
+
+
+def _run(args, env, cwd, timeout=300):
+    return subprocess.run([str(BINARY), *map(str, args)], capture_output=True, text=True,
+                          env=env, cwd=cwd, timeout=timeout, check=False)
+
+
+def test_rank_with_frozen_peers_matches_score(client, served, service_env, tmp_path):
+    """The row `dealrisk rank --peers model` writes is what /score answers for the deal."""
+    out = tmp_path / "report"
+    proc = _run(["rank", served["canonical"], "--model", served["model_uri"], "--peers", "model",
+                 "--out", out], service_env, tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    with open(out / "ranking.csv") as handle:
+        rows = list(csv.DictReader(handle))[:10]
+    histories, export_time = served["histories"], served["export_time"]
+    from test_score import _history_of
+
+    deals = histories.deals.set_index("deal_id", drop=False)
+    for row in rows:
+        body = client.post("/score", headers=AUTH, json=_history_of(
+            histories, deals, row["deal_id"], export_time)).json()
+        for key in ("stall_risk", "no_decision_risk", "win_probability"):
+            assert f"{body[key]:.3f}" == f"{float(row[key]):.3f}", (row["deal_id"], key)
+        assert round(body["revenue_at_risk"], 2) == pytest.approx(float(row["revenue_at_risk"]))
+        assert body["buyer_step"] == row["buyer_step"] and body["owner"] == row["owner"]
+        assert " | ".join(body["reasons"]) == row["reasons"]
+
+
+def test_rank_refuses_an_unknown_peers_choice(service_env, served, tmp_path):
+    proc = _run(["rank", served["canonical"], "--peers", "nearby"], service_env, tmp_path)
+    assert proc.returncode == 2 and "--peers 'nearby' must be 'export' or 'model'" in proc.stderr
+
+
+def test_serve_refuses_to_start_without_a_key(service_env, tmp_path):
+    env = {k: v for k, v in service_env.items() if not k.startswith("DEALRISK_API_KEY")}
+    proc = _run(["serve", "--model", "models:/x/1"], env, tmp_path, timeout=60)
+    assert proc.returncode == 2
+    assert "no API key: set DEALRISK_API_KEYS" in proc.stderr
+
+
+@pytest.mark.slow
+def test_serve_starts_the_service_on_the_pinned_model(service_env, served, tmp_path):
+    port = free_port()
+    process = subprocess.Popen(
+        [str(BINARY), "serve", "--model", served["model_uri"], "--port", str(port),
+         "--workers", "1", "--canonical", served["canonical"]],
+        env={k: v for k, v in service_env.items() if k != "PROMETHEUS_MULTIPROC_DIR"},
+        cwd=tmp_path,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            assert process.poll() is None, process.stdout.read()
+            try:
+                if httpx.get(f"{base}/readyz", headers=AUTH, timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        ready = httpx.get(f"{base}/readyz", headers=AUTH).json()
+        assert ready["model"]["version"] == served["version"]
+        answer = httpx.post(f"{base}/score", headers=AUTH, json=hand_written_history())
+        assert answer.status_code == 200 and answer.json()["model"]["source"] == "pinned"
+        assert httpx.get(f"{base}/dashboard/ranking", headers=AUTH).json()["rows"]
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_bento_packages_the_registered_model(service_env, served, tmp_path):
+    env = {**service_env, "BENTOML_HOME": str(tmp_path / "bentoml")}
+    proc = _run(["bento", "--model", served["model_uri"]], env, tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "built bento dealrisk:" in proc.stdout
+    manifests = list((tmp_path / "bentoml" / "bentos" / "dealrisk").glob("*/bento.yaml"))
+    assert len(manifests) == 1
+    manifest = yaml.safe_load(manifests[0].read_text())
+    tag = f"{served['name']}:v{served['version']}"
+    assert [m["tag"] for m in manifest["models"]] == [tag]
+    assert {"name": "DEALRISK_MODEL_URI", "value": f"bento:{tag}", "stage": "all"} in manifest[
+        "envs"]
+    src = manifests[0].parent / "src"
+    assert (src / "serving" / "service.py").is_file()
+    assert (src / "serving" / "dashboard" / "static" / "index.html").is_file()
+    assert not (src / "tests").exists()
