@@ -44,6 +44,15 @@ OPEN_PATHS = ("/healthz",)
 OPEN_PREFIXES = ("/dashboard/static/",)
 OPEN_EXACT = ("/dashboard", "/dashboard/")
 ERROR_KIND_HEADER = b"x-dealrisk-error"
+#: Answers of BentoML's own routes (plain text) the edge turns into an ErrorBody.
+PLAIN_ERRORS = {404: ("not_found", "no such route; see /docs.json"),
+                405: ("method_not_allowed", "this route does not take that method; see "
+                                            "/docs.json")}
+
+
+#: The body of every 500: the traceback goes to the server log only.
+INTERNAL_BODY = ErrorBody(error="internal", message="the service failed on this request; it "
+                          "is logged").model_dump_json().encode()
 
 
 def key_matches(header: bytes, keys: tuple[bytes, ...]) -> bool:
@@ -82,23 +91,28 @@ class ServiceEdge:
         started = time.perf_counter()
         path = scope.get("path", "")
         endpoint = endpoint_label(path)
-        status: dict[str, Any] = {"code": 500, "kind": b""}
+        status: dict[str, Any] = {"code": 500, "kind": b"", "started": False}
 
         async def tracked_send(message: Message) -> None:
             if message["type"] == "http.response.start":
-                status["code"] = message["status"]
-                for name, value in message.get("headers", ()):
-                    if name.lower() == ERROR_KIND_HEADER:
-                        status["kind"] = value
-            await send(message)
+                status["code"], status["started"] = message["status"], True
+                headers = dict((k.lower(), v) for k, v in message.get("headers", ()))
+                status["kind"] = headers.get(ERROR_KIND_HEADER, b"")
+                if message["status"] in PLAIN_ERRORS and not status["kind"]:
+                    status["rewritten"] = True  # BentoML's own routes answer in plain text
+                    status["kind"] = PLAIN_ERRORS[message["status"]][0].encode()
+                    await self._plain_error(scope, send, message["status"], headers)
+                    return
+            if not status.get("rewritten"):
+                await send(message)
 
         try:
             await self._handle(scope, receive, tracked_send, path)
         except Exception:
             LOG.exception("unhandled error on %s %s", scope.get("method"), path)
             status["kind"] = b"internal"
-            await _answer(tracked_send, 500, error_body(
-                "internal", "the service failed on this request; it is logged"), b"internal")
+            if not status["started"]:  # else the app already answered (its JSON 500)
+                await _answer(tracked_send, 500, INTERNAL_BODY, b"internal")
         finally:
             code = int(status["code"])
             REQUESTS.labels(endpoint=endpoint, status=str(code)).inc()
@@ -117,7 +131,8 @@ class ServiceEdge:
                          message="missing or not a valid API key")]),
                 b"unauthorized", extra=[(b"www-authenticate", b'Bearer realm="dealrisk"')])
             return
-        if path == "/readyz" and self.readiness is not None:
+        if path == "/readyz" and self.readiness is not None and scope.get("method") in (
+                "GET", "HEAD"):
             ready, body = self.readiness()
             await _answer(send, 200 if ready else 503, body,
                           b"" if ready else b"not_ready")
@@ -141,6 +156,13 @@ class ServiceEdge:
                     return
             receive = _replay(bytes(body))
         await self.app(scope, receive, send)
+
+    async def _plain_error(self, scope: Scope, send: Send, code: int,
+                           headers: dict[bytes, bytes]) -> None:
+        kind, message = PLAIN_ERRORS[code]
+        _log_bad(scope, code, kind, "")
+        allow = [(b"allow", headers[b"allow"])] if b"allow" in headers else []
+        await _answer(send, code, error_body(kind, message), kind.encode(), extra=allow)
 
     def _is_open(self, path: str) -> bool:
         return path in OPEN_PATHS or path in OPEN_EXACT or path.startswith(OPEN_PREFIXES)

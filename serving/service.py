@@ -45,6 +45,7 @@ from serving.answers import (
 )
 from serving.edge import (
     ERROR_KIND_HEADER,
+    INTERNAL_BODY,
     ServiceEdge,
     error_body,
     log_bad_request,
@@ -105,6 +106,13 @@ async def _invalid(request: Request, exc: RequestValidationError) -> Response:
 async def _http_error(request: Request, exc: HTTPException) -> Response:
     kind = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "client_error")
     return await _bad_request(request, BadRequest(exc.status_code, kind, str(exc.detail), []))
+
+
+@app.exception_handler(Exception)
+async def _internal(request: Request, exc: Exception) -> Response:
+    """A JSON 500 without a trace (Starlette re-raises: the edge logs the traceback)."""
+    return Response(INTERNAL_BODY, status_code=500, media_type=JSON,
+                    headers={ERROR_KIND_HEADER.decode(): "internal"})
 
 
 def _readiness() -> tuple[bool, bytes]:
@@ -253,10 +261,18 @@ class DealRisk:
         return out
 
     def _rank(self, envelope: _RankEnvelope, as_of: datetime) -> RankResponse:
-        checked, refused = [], []
+        checked, refused, first_at = [], [], {}
         for index, raw in enumerate(envelope.deals):
             item, records = self._one(index, raw, as_of)
-            (checked.append(records) if records is not None else refused.append(item))
+            if records is not None and records.deal["deal_id"] in first_at:
+                item.ok, item.errors = False, [_repeated(index, item.deal_id,
+                                                         first_at[item.deal_id])]
+                records = None
+            if records is None:
+                refused.append(item)
+                continue
+            first_at[item.deal_id] = index
+            checked.append(records)
         model = self.loaded.model
         ranking = model.rank(histories_of(checked, model), pd.Timestamp(as_of))
         return RankResponse(as_of=as_of.isoformat(), basis=rank_basis(ranking),
@@ -294,6 +310,12 @@ async def _json_body(request: Request) -> bytes:
                          [Problem(field="header.Content-Type", kind="unsupported_media_type",
                                   message=f"{media[:100]!r} is not application/json")])
     return await request.body()
+
+
+def _repeated(index: int, deal_id: str | None, first: int) -> Problem:
+    """A deal sent twice in one ranking (the first is ranked, the repeat refused)."""
+    return Problem(field=f"body.deals[{index}].deal.deal_id", kind="duplicate_deal",
+                   message=f"deal {deal_id!r} is already ranked as body.deals[{first}]")
 
 
 def _deal_id(raw: object) -> str | None:

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from serving_requests import API_KEY, AUTH, free_port
+from serving_requests import API_KEY, AUTH, free_port, server_env
 
 from features.ingest import ingest
 from training.model import TrainConfig
@@ -76,12 +76,6 @@ def client(service_env) -> Iterator[object]:
         yield test_client
 
 
-def own_metrics(env: dict[str, str]) -> dict[str, str]:
-    """``env`` for a server process: BentoML gives it its own Prometheus directory, so its
-    counts never mix with the in-process app's."""
-    return {k: v for k, v in env.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
-
-
 @pytest.fixture(scope="session")
 def live_service(service_env, tmp_path_factory) -> Iterator[str]:
     """A real ``bentoml serve`` process on 127.0.0.1 (2 workers); its base URL."""
@@ -92,13 +86,14 @@ def live_service(service_env, tmp_path_factory) -> Iterator[str]:
     import httpx
 
     port = free_port()
-    log = tmp_path_factory.mktemp("live") / "serve.log"
+    home = tmp_path_factory.mktemp("live")
+    log = home / "serve.log"
     bentoml = Path(sys.executable).with_name("bentoml")
     with open(log, "wb") as out:
         process = subprocess.Popen(
             [str(bentoml), "serve", "serving.service:DealRisk", "--host", "127.0.0.1",
              "--port", str(port)], cwd=Path(__file__).resolve().parents[2],
-            env=own_metrics(service_env),
+            env=server_env(service_env, home / "bentoml"),
             stdout=out, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:

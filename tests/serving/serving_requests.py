@@ -1,5 +1,7 @@
 """Hand-written requests for the serving tests (not written by the simulator)."""
 
+from pathlib import Path
+
 API_KEY = "test-key-0123456789"
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 
@@ -32,6 +34,18 @@ def hand_written_history(**overrides: object) -> dict[str, object]:
     }
     body.update(overrides)
     return body
+
+
+def server_env(env: dict[str, str], home: Path) -> dict[str, str]:
+    """``env`` for one ``bentoml serve`` process with its own ``BENTOML_HOME`` at ``home``.
+
+    Every ``bentoml serve`` empties ``$BENTOML_HOME/prometheus_multiproc_dir`` when it starts,
+    so servers of tests running side by side (``pytest -n 2``) would wipe each other's counts;
+    the in-process app's ``PROMETHEUS_MULTIPROC_DIR`` is dropped for the same reason.
+    """
+    home.mkdir(parents=True, exist_ok=True)
+    return {**{k: v for k, v in env.items() if k != "PROMETHEUS_MULTIPROC_DIR"},
+            "BENTOML_HOME": str(home)}
 
 
 def free_port() -> int:

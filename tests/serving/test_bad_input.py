@@ -340,3 +340,36 @@ def test_a_body_that_is_not_an_object_is_named(client, caplog):
     answer = refused(client, caplog, 422, "invalid_request", content=b"[1, 2]",
                      headers=JSON_TYPE)
     assert problems_of(answer) == {"body": "model_type"}
+
+
+@pytest.mark.parametrize(("method", "path"), [("POST", "/readyz"), ("POST", "/metrics"),
+                                              ("DELETE", "/dashboard/ranking")])
+def test_a_wrong_method_on_any_route_is_a_json_405(client, caplog, method, path):
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger=LOGGER):
+        answer = client.request(method, path, headers=AUTH)
+    assert answer.status_code == 405, answer.text
+    assert answer.headers["content-type"] == "application/json"
+    assert ErrorBody.model_validate_json(answer.text).error == "method_not_allowed"
+    assert len(_lines(caplog)) == 1
+
+
+def test_an_unhandled_error_is_one_json_500_logged_with_its_traceback(client, caplog,
+                                                                       monkeypatch):
+    from training.model import DealRiskModel
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("secret detail of the failure")
+
+    monkeypatch.setattr(DealRiskModel, "score_deal", broken)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger=LOGGER):
+        answer = client.post("/score", json=hand_written_history(), headers=AUTH)
+    assert answer.status_code == 500
+    assert answer.headers["content-type"] == "application/json"
+    assert answer.headers["x-dealrisk-error"] == "internal"
+    assert ErrorBody.model_validate_json(answer.text).error == "internal"
+    assert "secret detail" not in answer.text and "Traceback" not in answer.text
+    logged = [r for r in caplog.records if r.name == LOGGER]
+    assert len(logged) == 1 and logged[0].exc_info is not None
+    assert "secret detail" in caplog.text

@@ -207,6 +207,24 @@ def test_a_bad_deal_is_not_ranked_and_says_why(client):
         {"body.deals[3]": "model_type"}]
 
 
+def test_a_deal_sent_twice_is_ranked_once(client):
+    # found by schemathesis: two deals with one deal_id were a 500 (duplicate index labels)
+    deals = five_open_deals()
+    repeat = copy.deepcopy(deals[1])
+    repeat["deal"]["amount"] = 1.0
+    answer = client.post("/rank", json={"deals": [*deals, repeat], "as_of": AS_OF},
+                         headers=AUTH)
+    assert answer.status_code == 200, answer.text
+    ranking = answer.json()
+    assert sorted(r["deal_id"] for r in ranking["rows"]) == [f"R-{i}" for i in range(1, 6)]
+    assert [r["amount"] for r in ranking["rows"] if r["deal_id"] == "R-2"] == [
+        deals[1]["deal"]["amount"]]
+    assert [(n["index"], n["deal_id"], n["errors"][0]["field"], n["errors"][0]["kind"])
+            for n in ranking["not_ranked"]] == [(5, "R-2", "body.deals[5].deal.deal_id",
+                                                 "duplicate_deal")]
+    assert "body.deals[1]" in ranking["not_ranked"][0]["errors"][0]["message"]
+
+
 def test_rank_of_only_bad_deals_is_empty(client):
     answer = client.post("/rank", json={"deals": [5, None], "as_of": AS_OF}, headers=AUTH)
     assert answer.status_code == 200, answer.text

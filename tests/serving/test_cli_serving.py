@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from serving_requests import AUTH, free_port, hand_written_history
+from serving_requests import AUTH, free_port, hand_written_history, server_env
 
 BINARY = Path(sys.executable).with_name("dealrisk")
 
@@ -59,7 +59,7 @@ def test_serve_starts_the_service_on_the_pinned_model(service_env, served, tmp_p
     process = subprocess.Popen(
         [str(BINARY), "serve", "--model", served["model_uri"], "--port", str(port),
          "--workers", "1", "--canonical", served["canonical"]],
-        env={k: v for k, v in service_env.items() if k != "PROMETHEUS_MULTIPROC_DIR"},
+        env=server_env(service_env, tmp_path / "bentoml"),
         cwd=tmp_path,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
