@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,6 +46,30 @@ class DealHistories:
         """Histories with no rows (every table with its columns and dtypes)."""
         return cls(**{name: TABLES_BY_NAME[name].empty() for name in TABLE_NAMES},
                    profile=profile or PipelineProfile()).conformed()
+
+    @classmethod
+    def from_records(cls, records: Mapping[str, Sequence[Mapping[str, object]]],
+                     profile: PipelineProfile | None = None) -> DealHistories:
+        """Histories from plain row dicts per table (canonical names; a missing table: empty).
+
+        Times may be timezone-aware datetimes or ISO text; they become UTC.
+
+        Example:
+            >>> h = DealHistories.from_records({"deals": [{
+            ...     "deal_id": "d1", "account_id": "a", "owner_id": "o", "amount": 5.0,
+            ...     "created_at": "2024-01-01T00:00:00+01:00"}]})
+            >>> h.row_counts()["deals"], str(h.deals["created_at"].iloc[0])
+            (1, '2023-12-31 23:00:00+00:00')
+        """
+        tables = {}
+        for name in TABLE_NAMES:
+            spec, rows = TABLES_BY_NAME[name], records.get(name, ())
+            frame = pd.DataFrame(list(rows)) if rows else spec.empty()
+            for column in spec.columns:
+                if column.kind == "datetime" and column.name in frame:
+                    frame[column.name] = pd.to_datetime(frame[column.name], utc=True)
+            tables[name] = frame
+        return cls(**tables, profile=profile or PipelineProfile()).conformed()
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """The tables by canonical name, in contract order."""

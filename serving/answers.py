@@ -15,7 +15,6 @@ from typing import Any
 
 import pandas as pd
 
-from features.contract import TABLES_BY_NAME
 from features.histories import DealHistories
 from features.ingest.result import REPORT_FILE
 from serving.requests import HISTORY_LISTS, DealRecords
@@ -62,18 +61,10 @@ def rank_basis(ranking: pd.DataFrame) -> RankBasis:
 
 def histories_of(deals: Sequence[DealRecords], model: DealRiskModel) -> DealHistories:
     """Canonical histories of many checked deals (for the ranking)."""
-    frames = {"deals": [d.deal for d in deals]}
+    records = {"deals": [d.deal for d in deals]}
     for name in HISTORY_LISTS:
-        frames[name] = [row for d in deals for row in getattr(d, name)]
-    tables = {}
-    for name, rows in frames.items():
-        spec = TABLES_BY_NAME[name]
-        frame = pd.DataFrame(rows) if rows else spec.empty()
-        for column in spec.columns:
-            if column.kind == "datetime" and column.name in frame:
-                frame[column.name] = pd.to_datetime(frame[column.name], utc=True)
-        tables[name] = frame
-    return DealHistories(**tables, profile=model.profile).conformed()
+        records[name] = [row for d in deals for row in getattr(d, name)]
+    return DealHistories.from_records(records, model.profile)
 
 
 def read_canonical(directory: Path) -> tuple[DealHistories, pd.Timestamp]:

@@ -23,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -64,6 +65,8 @@ def _time_text(value: object) -> object:
     if isinstance(value, datetime):
         return value
     if isinstance(value, str):
+        if ":" in value or "-" in value[1:]:  # ISO text (no number has these; quick path)
+            return value
         try:
             float(value)  # pydantic would read "1725148800" as an epoch
         except ValueError:
@@ -72,10 +75,12 @@ def _time_text(value: object) -> object:
 
 
 def _time_range(value: datetime) -> datetime:
-    try:
-        year = value.astimezone(UTC).year
-    except OverflowError:  # e.g. 0001-01-01T00:00+01:00 is before year 1 in UTC
-        year = value.year
+    year = value.year
+    if not YEARS[0] < year < YEARS[1] - 1:  # an offset moves the UTC year only at the ends
+        # (converting every time costs more than the rest of the validation); the
+        # conversion overflows e.g. for 0001-01-01T00:00+01:00, before year 1 in UTC
+        with contextlib.suppress(OverflowError):
+            year = value.astimezone(UTC).year
     if not YEARS[0] <= year < YEARS[1]:
         raise ValueError(f"must be in the years {YEARS[0]} to {YEARS[1] - 1}")
     return value

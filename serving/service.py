@@ -247,18 +247,25 @@ class DealRisk:
         return BatchItem(index=index, deal_id=deal_id, ok=True), records
 
     def _score_each(self, deals: list[object], as_of: datetime) -> list[BatchItem]:
-        model, stamp = self.loaded.model, pd.Timestamp(as_of)
-        out = []
+        """Check each deal on its own, then score the good ones in one vectorised pass."""
+        model = self.loaded.model
+        items, good = [], []
         for index, raw in enumerate(deals):
             item, records = self._one(index, raw, as_of)
+            items.append(item)
             if records is not None:
-                row = model.score_deal(*records.as_args(), as_of=stamp)
-                item.score = deal_score(row, model)
+                good.append((item, records))
+        rows = model.score_deals([r.as_args() for _, r in good], as_of=pd.Timestamp(as_of))
+        for (item, _), row in zip(good, rows, strict=True):
+            if isinstance(row, ValueError):
+                item.ok, item.errors = False, [Problem(field=f"body.deals[{item.index}]",
+                                                       kind="not_scorable", message=str(row))]
             else:
-                for problem in item.errors:
-                    ERRORS.labels(endpoint="/score_batch", kind=problem.kind).inc()
-            out.append(item)
-        return out
+                item.score = deal_score(row, model)
+        for item in items:
+            for problem in item.errors:
+                ERRORS.labels(endpoint="/score_batch", kind=problem.kind).inc()
+        return items
 
     def _rank(self, envelope: _RankEnvelope, as_of: datetime) -> RankResponse:
         checked, refused, first_at = [], [], {}

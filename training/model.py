@@ -77,6 +77,9 @@ TIMING_FEATURES: frozenset[str] = frozenset({
     "days_in_step", "days_in_step_vs_won", "days_since_forward_move",
     "days_since_buyer_activity", "close_date_pushes", "days_slipped"})
 Record = Mapping[str, object]
+#: One deal's raw history: (deal, stages, activities, contacts, changes).
+DealRecordTuple = tuple[Record, Sequence[Record], Sequence[Record], Sequence[Record],
+                        Sequence[Record]]
 _SIGNS = {"stall": 1, "no_decision": 1, "won": -1}  # +1: the target is "risk"
 
 
@@ -617,20 +620,35 @@ class DealRiskModel:
                                peers=self.peer_stats if frozen_peers else None)
 
     def score(self, histories: DealHistories, as_of: pd.Timestamp, top_k: int = 3, *,
-              peers: PeerStats | None = None) -> pd.DataFrame:
+              peers: PeerStats | None = None, explain: bool = True) -> pd.DataFrame:
         """Score every deal open at ``as_of``: deal_id, as_of, features, risks and reasons.
 
         Features are built with ``peers``, by default peer references from ``histories``
         itself (:meth:`features.peers.PeerStats.from_histories`, as-of correct), so pass the
         full histories known at ``as_of``; :attr:`peer_stats` are the frozen training ones.
+        ``explain=False`` leaves out the reasons (their contributions are most of the cost).
         """
         from features.build import build_features
 
         rows = build_features(histories, as_of, peers=peers)
         risks = self.predict(rows)
         out = pd.concat([rows, risks], axis=1)
-        out["reasons"] = self.explain(rows, top_k) if len(rows) else []
+        if explain:
+            out["reasons"] = self.explain(rows, top_k) if len(rows) else []
         return out
+
+    def score_deals(self, deals: Sequence[DealRecordTuple], *, as_of: pd.Timestamp,
+                    compare_days: int = 7, top_k: int = 3
+                    ) -> list[dict[str, object] | ValueError]:
+        """:meth:`score_deal` for many deals at one ``as_of`` in one vectorised pass.
+
+        Each item of ``deals`` is (deal, stages, activities, contacts, changes); each result
+        is that deal's row or the error saying why it cannot be scored, in order; see
+        :func:`training.live_scoring.score_deals`.
+        """
+        from training.live_scoring import score_deals
+
+        return score_deals(self, deals, as_of=as_of, compare_days=compare_days, top_k=top_k)
 
     def feature_importance(self, kind: Literal["gain", "split"] = "gain") -> pd.DataFrame:
         """Importance per feature (rows) and target (columns), sorted by their sum."""

@@ -156,7 +156,8 @@ def rank_open_deals(model: DealRiskModel, histories: DealHistories, as_of: pd.Ti
     """
     basis = model_basis(model, compare_days)
     now = model.score(histories, as_of, peers=peers)
-    before = model.score(histories, as_of - pd.Timedelta(days=compare_days), peers=peers)
+    before = model.score(histories, as_of - pd.Timedelta(days=compare_days), peers=peers,
+                         explain=False)
     previous = pd.Series(ranking_risk(before, basis), index=before["deal_id"].to_numpy())
     deals = histories.deals.set_index("deal_id")
     ids = now["deal_id"]

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from serving_requests import API_KEY, AUTH, free_port, server_env
+from serving_requests import API_KEY, AUTH, free_port, server_env, start_server, stop_server
 
 from features.ingest import ingest
 from training.model import TrainConfig
@@ -79,7 +79,6 @@ def client(service_env) -> Iterator[object]:
 @pytest.fixture(scope="session")
 def live_service(service_env, tmp_path_factory) -> Iterator[str]:
     """A real ``bentoml serve`` process on 127.0.0.1 (2 workers); its base URL."""
-    import subprocess
     import sys
     import time
 
@@ -90,11 +89,10 @@ def live_service(service_env, tmp_path_factory) -> Iterator[str]:
     log = home / "serve.log"
     bentoml = Path(sys.executable).with_name("bentoml")
     with open(log, "wb") as out:
-        process = subprocess.Popen(
+        process = start_server(
             [str(bentoml), "serve", "serving.service:DealRisk", "--host", "127.0.0.1",
-             "--port", str(port)], cwd=Path(__file__).resolve().parents[2],
-            env=server_env(service_env, home / "bentoml"),
-            stdout=out, stderr=subprocess.STDOUT)
+             "--port", str(port)], server_env(service_env, home / "bentoml"),
+            Path(__file__).resolve().parents[2], out)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
@@ -112,8 +110,4 @@ def live_service(service_env, tmp_path_factory) -> Iterator[str]:
             time.sleep(0.5)
         yield base
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_server(process)

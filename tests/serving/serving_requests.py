@@ -1,5 +1,9 @@
 """Hand-written requests for the serving tests (not written by the simulator)."""
 
+import contextlib
+import os
+import signal
+import subprocess
 from pathlib import Path
 
 API_KEY = "test-key-0123456789"
@@ -55,3 +59,35 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def start_server(cmd: list[str], env: dict[str, str], cwd: Path, out: object
+                 ) -> subprocess.Popen:
+    """Start a server in its own process group that dies with this process (Linux).
+
+    ``bentoml serve`` is a supervisor with worker processes: :func:`stop_server` stops the
+    whole group, and if pytest itself is killed the kernel sends the supervisor SIGTERM.
+    """
+    return subprocess.Popen(cmd, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
+                            start_new_session=True, preexec_fn=_die_with_parent)
+
+
+def stop_server(process: subprocess.Popen, timeout: float = 30) -> None:
+    """SIGTERM to the server's process group, SIGKILL after ``timeout`` seconds."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)
+        try:
+            process.wait(timeout=timeout)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    with contextlib.suppress(ProcessLookupError):  # workers that outlived their supervisor
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+def _die_with_parent() -> None:
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)

@@ -95,6 +95,20 @@ def test_a_batch_scores_each_deal_as_score_does(client):
     assert len(set(risks)) > 1  # the deals differ, so do their scores
 
 
+def test_a_batch_scores_a_repeated_deal_id_on_each_history(client):
+    # the batch is scored in one vectorised pass; a repeated id goes in a second one
+    first, second = deal("SAME", amount=72000.0), deal("SAME", amount=9000.0, activities=4)
+    answer = client.post("/score_batch", json={"deals": [first, deal("OTHER"), second],
+                                               "as_of": AS_OF}, headers=AUTH)
+    assert answer.status_code == 200, answer.text
+    results = answer.json()["results"]
+    assert [r["ok"] for r in results] == [True, True, True]
+    for body, result in ((first, results[0]), (second, results[2])):
+        alone = scored_alone(client, body)
+        assert {k: v for k, v in result["score"].items() if not same(v, alone[k])} == {}
+    assert results[0]["score"]["amount"] == 72000.0 and results[2]["score"]["amount"] == 9000.0
+
+
 def test_a_batch_of_more_than_the_limit_is_refused(client):
     small = {"deal": {"deal_id": "S", "account_id": "a", "owner_id": "o", "amount": 1.0,
                       "created_at": "2024-01-01T00:00:00Z"}}

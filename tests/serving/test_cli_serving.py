@@ -9,7 +9,14 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from serving_requests import AUTH, free_port, hand_written_history, server_env
+from serving_requests import (
+    AUTH,
+    free_port,
+    hand_written_history,
+    server_env,
+    start_server,
+    stop_server,
+)
 
 BINARY = Path(sys.executable).with_name("dealrisk")
 
@@ -56,17 +63,17 @@ def test_serve_refuses_to_start_without_a_key(service_env, tmp_path):
 @pytest.mark.slow
 def test_serve_starts_the_service_on_the_pinned_model(service_env, served, tmp_path):
     port = free_port()
-    process = subprocess.Popen(
-        [str(BINARY), "serve", "--model", served["model_uri"], "--port", str(port),
-         "--workers", "1", "--canonical", served["canonical"]],
-        env=server_env(service_env, tmp_path / "bentoml"),
-        cwd=tmp_path,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log = tmp_path / "serve.log"
+    with open(log, "wb") as out:
+        process = start_server(
+            [str(BINARY), "serve", "--model", served["model_uri"], "--port", str(port),
+             "--workers", "1", "--canonical", served["canonical"]],
+            server_env(service_env, tmp_path / "bentoml"), tmp_path, out)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            assert process.poll() is None, process.stdout.read()
+            assert process.poll() is None, log.read_text()[-3000:]
             try:
                 if httpx.get(f"{base}/readyz", headers=AUTH, timeout=2).status_code == 200:
                     break
@@ -78,8 +85,7 @@ def test_serve_starts_the_service_on_the_pinned_model(service_env, served, tmp_p
         assert answer.status_code == 200 and answer.json()["model"]["source"] == "pinned"
         assert httpx.get(f"{base}/dashboard/ranking", headers=AUTH).json()["rows"]
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        stop_server(process)
 
 
 @pytest.mark.slow
