@@ -74,6 +74,14 @@ def read_canonical(directory: Path) -> tuple[DealHistories, pd.Timestamp]:
     return histories, pd.Timestamp(report["export_time"])
 
 
+def export_stamp(directory: Path) -> float:
+    """When ``dealrisk ingest`` last wrote ``directory`` (its report's mtime; 0: none yet)."""
+    try:
+        return (directory / REPORT_FILE).stat().st_mtime
+    except OSError:
+        return 0.0
+
+
 def _finite(value: object) -> object:
     if isinstance(value, float) and not math.isfinite(value):
         return None

@@ -38,6 +38,7 @@ from starlette.exceptions import HTTPException
 from serving import dashboard
 from serving.answers import (
     deal_score,
+    export_stamp,
     histories_of,
     rank_basis,
     rank_rows,
@@ -134,7 +135,7 @@ class DealRisk:
         self.models = RequestModels.for_profile(self.loaded.model.profile,
                                                 max_events=self.settings.max_events,
                                                 max_batch=self.settings.max_batch)
-        self._ranking: RankResponse | None = None
+        self._ranking: tuple[float, RankResponse] | None = None  # (export stamp, ranking)
         info = self.loaded.info
         MODEL_INFO.labels(name=info.name, version=info.version, run_id=info.run_id,
                           source=info.source).set(1)
@@ -183,9 +184,11 @@ class DealRisk:
         if self.settings.canonical is None:
             raise BadRequest(404, "not_found", "no export configured: set DEALRISK_CANONICAL "
                              "to a `dealrisk ingest` output directory", [])
-        if self._ranking is None:
-            self._ranking = await anyio.to_thread.run_sync(self._export_ranking)
-        return Response(self._ranking.model_dump_json(), media_type=JSON)
+        stamp = export_stamp(self.settings.canonical)
+        if self._ranking is None or self._ranking[0] != stamp:  # re-ingested: rank again
+            self._ranking = (stamp, await anyio.to_thread.run_sync(self._export_ranking))
+        return Response(self._ranking[1].model_dump_json(), media_type=JSON,
+                        headers={"Cache-Control": "no-store"})
 
     @app.get("/docs.json", include_in_schema=False)
     async def docs(self) -> Response:

@@ -76,7 +76,9 @@ def bento(
         check_model(env)
         uri = env["DEALRISK_MODEL_URI"]
         name = uri.removeprefix("models:/").split("@")[0].split("/")[0]
-        version = resolve_version(uri)
+        from training.tracking import version_of
+
+        version = version_of(uri, None)
         with console.status(f"importing {uri} into the BentoML model store"):
             tag = f"{name}:v{version}"
             try:
@@ -144,12 +146,3 @@ def check_model(env: dict[str, str]) -> str:
                        "(trained before they existed); retrain it with `dealrisk train`")
     return f"{uri} (version {loaded.version})"
 
-
-def resolve_version(uri: str) -> str:
-    """The registry version behind an alias or pinned URI."""
-    import mlflow
-
-    if "@" in uri:
-        name, alias = uri.removeprefix("models:/").rsplit("@", 1)
-        return str(mlflow.MlflowClient().get_model_version_by_alias(name, alias).version)
-    return uri.rstrip("/").rsplit("/", 1)[-1]

@@ -262,11 +262,15 @@ def load_model(uri: str) -> DealRiskModel:
     pyfunc = mlflow.pyfunc.load_model(uri)
     model = pyfunc.unwrap_python_model().model
     info = pyfunc.metadata
-    model.version = _version_of(uri, info.run_id)
+    model.version = version_of(uri, info.run_id)
     return model
 
 
-def _version_of(uri: str, run_id: str | None) -> str:
+def version_of(uri: str, run_id: str | None) -> str:
+    """The registry version behind a ``models:/name@alias`` or ``models:/name/3`` URI.
+
+    Another URI (a run's) has no version: its run id, or ``"unregistered"``.
+    """
     client = mlflow.MlflowClient()
     if "@" in uri and uri.startswith("models:/"):
         name, alias = uri.removeprefix("models:/").rsplit("@", 1)

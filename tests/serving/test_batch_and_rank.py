@@ -361,3 +361,30 @@ def test_metrics_show_requests_latency_errors_and_the_model(live_service, served
     assert any(name == "dealrisk_request_seconds_bucket" and labels.get("endpoint") == "/score"
                and labels.get("le") == "0.1" for name, labels, _ in after)
     assert _model_info(after) == [(served["name"], served["version"], served["run_id"], 1.0)]
+
+
+def test_the_dashboard_ranking_follows_a_new_ingest(client, served, monkeypatch):
+    import os
+
+    import serving.service
+    from features.ingest.result import REPORT_FILE
+
+    reads = []
+
+    def counted(directory):
+        reads.append(directory)
+        return read_canonical(directory)
+
+    read_canonical = serving.service.read_canonical
+    monkeypatch.setattr(serving.service, "read_canonical", counted)
+    first = client.get("/dashboard/ranking", headers=AUTH)
+    assert first.status_code == 200 and first.headers["cache-control"] == "no-store"
+    assert client.get("/dashboard/ranking", headers=AUTH).json() == first.json()
+    cached = len(reads)
+    assert cached <= 1  # ranked at most once (an earlier test may have ranked it already)
+    report = served["canonical"] / REPORT_FILE
+    stat = report.stat()
+    os.utime(report, (stat.st_atime, stat.st_mtime + 60))  # `dealrisk ingest` wrote it again
+    again = client.get("/dashboard/ranking", headers=AUTH)
+    assert len(reads) == cached + 1
+    assert again.json()["rows"] == first.json()["rows"]
