@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -55,12 +54,9 @@ def serve(
                       f"(dashboard: /dashboard, API: /docs.json)", soft_wrap=True)
         command = [str(Path(sys.executable).with_name("bentoml")), "serve", SERVICE,
                    "--host", host, "--port", str(port)]
-        try:
-            code = subprocess.call(command, cwd=PROJECT_ROOT, env=env)
-        except KeyboardInterrupt:  # pragma: no cover - interactive
-            code = 0
-        if code:
-            raise CliError(f"bentoml serve exited with code {code}")
+        sys.stdout.flush()
+        os.chdir(PROJECT_ROOT)  # this process becomes the server: signals reach it directly
+        os.execve(command[0], command, env)
 
 
 def bento(

@@ -1,6 +1,7 @@
 """``dealrisk serve``, ``bento`` and ``rank --peers model``, run as a user types them."""
 
 import csv
+import os
 import subprocess
 import sys
 import time
@@ -84,8 +85,47 @@ def test_serve_starts_the_service_on_the_pinned_model(service_env, served, tmp_p
         answer = httpx.post(f"{base}/score", headers=AUTH, json=hand_written_history())
         assert answer.status_code == 200 and answer.json()["model"]["source"] == "pinned"
         assert httpx.get(f"{base}/dashboard/ranking", headers=AUTH).json()["rows"]
+        # `dealrisk serve` became the server: a SIGTERM to it (as a supervisor sends) stops
+        # the workers too, none is left behind
+        process.terminate()
+        assert process.wait(timeout=60) is not None
+        deadline = time.monotonic() + 30
+        while _group_alive(process.pid) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not _group_alive(process.pid), "bentoml workers outlived `dealrisk serve`"
     finally:
         stop_server(process)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_a_uri_naming_the_champion_alias_is_served_as_the_champion(service_env, served):
+    import mlflow
+
+    from serving.model_source import champion_uri, load_served_model
+    from serving.settings import Settings
+
+    client = mlflow.MlflowClient(str(served["tracking_uri"]))
+    client.set_registered_model_alias(served["name"], "champion", served["version"])
+    env = {**service_env, "DEALRISK_MODEL_URI": f"models:/{served['name']}@champion"}
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in env.items():
+            patch.setenv(key, value)
+        info = load_served_model(Settings.from_env()).info
+    assert (info.source, info.version, info.uri) == ("champion", served["version"],
+                                                    env["DEALRISK_MODEL_URI"])
+    pinned = {**env, "DEALRISK_MODEL_URI": served["model_uri"]}
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in pinned.items():
+            patch.setenv(key, value)
+        assert load_served_model(Settings.from_env()).info.source == "pinned"
+    assert champion_uri("servetest") == f"models:/{served['name']}@champion"
 
 
 @pytest.mark.slow
