@@ -25,7 +25,13 @@ from features.encode import ALL_ROLES
 from features.histories import DealHistories
 from features.live import live_feature_rows
 from features.schema import ACTIVITY_TYPES
-from training.ranking import NO_NEXT_STEP, model_basis, rank_open_deals, ranking_risk
+from training.ranking import (
+    NO_NEXT_STEP,
+    model_basis,
+    rank_open_deals,
+    ranking_risk,
+    reported_amount,
+)
 
 if TYPE_CHECKING:
     from training.model import DealRecordTuple, DealRiskModel
@@ -67,9 +73,9 @@ def score_deal(model: DealRiskModel, deal: Record, stages: Sequence[Record] = ()
     basis = model_basis(model, compare_days)
     risk = ranking_risk(probs, basis)
     was_open = created <= before
-    amount = rows[0].get("amount")
-    if amount is None or amount != amount:
-        amount = _number(deal.get("amount"))
+    known = rows[0].get("amount")
+    amount = float(reported_amount(np.array([np.nan if known is None else known], np.float64),
+                                   np.array([_number(deal.get("amount"))]))[0])
     revenue = float(risk[0] * (0.0 if amount != amount else amount))
     return {
         "deal_id": str(deal["deal_id"]),

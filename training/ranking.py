@@ -124,6 +124,22 @@ def ranking_risk(scored: pd.DataFrame | Mapping[str, np.ndarray], basis: Ranking
                        else scored), np.nan)
 
 
+def reported_amount(known: np.ndarray, recorded: np.ndarray) -> np.ndarray:
+    """The amount a ranking shows: the one known at as_of, in the deal's own precision.
+
+    Features hold the amount known at as_of in float32; where it is the deal's recorded
+    amount rounded, the recorded one is shown (1234567.89, not 1234567.875); where the amount
+    changed after as_of, the known one; where none is known, the recorded one.
+
+    Example:
+        >>> reported_amount(np.array([1234567.875, 500.0, np.nan]),
+        ...                 np.array([1234567.89, 900.0, 7.5])).tolist()
+        [1234567.89, 500.0, 7.5]
+    """
+    same = np.float32(recorded) == np.float32(known)
+    return np.where(same | np.isnan(known), recorded, known)
+
+
 def _column(scored: pd.DataFrame, name: str) -> np.ndarray:
     return (scored[name].to_numpy(dtype=np.float64) if name in scored
             else np.full(len(scored), np.nan))
@@ -167,8 +183,9 @@ def rank_open_deals(model: DealRiskModel, histories: DealHistories, as_of: pd.Ti
         "name": deals["name"].reindex(ids).to_numpy(),
         "owner": _named(deals, ids, "owner_name", "owner_id"),
         "account": _named(deals, ids, "account_name", "account_id"),
-        "amount": now["amount"].astype("float64").fillna(
-            deals["amount"].reindex(ids).reset_index(drop=True)).to_numpy(),
+        "amount": reported_amount(now["amount"].to_numpy(dtype=np.float64, na_value=np.nan),
+                                  deals["amount"].reindex(ids).to_numpy(dtype=np.float64,
+                                                                        na_value=np.nan)),
         "currency": deals["currency"].reindex(ids).to_numpy(),
         "buyer_step": now["current_step"].astype("str").to_numpy(),
         "days_in_step": now["days_in_step"].astype("float64").round(1).to_numpy(),

@@ -72,3 +72,18 @@ def _json(value):
     if hasattr(value, "item"):
         return value.item()
     return value
+
+
+def test_an_amount_comes_back_as_sent_not_rounded_to_float32(client):
+    body = hand_written_history()
+    body["deal"] = {**body["deal"], "amount": 1234567.89}
+    score = client.post("/score", json=body, headers=AUTH).json()
+    assert score["amount"] == 1234567.89  # the features hold 1234567.875
+    risk = score["no_decision_risk"]
+    assert score["revenue_at_risk"] == pytest.approx(risk * 1234567.89, rel=1e-12)
+    deal = {k: v for k, v in body.items() if k != "as_of"}
+    for path in ("/score_batch", "/rank"):
+        answer = client.post(path, json={"deals": [deal], "as_of": body["as_of"]},
+                             headers=AUTH).json()
+        got = answer["results"][0]["score"] if path == "/score_batch" else answer["rows"][0]
+        assert got["amount"] == 1234567.89, path
