@@ -233,8 +233,8 @@ class NextAction(BaseModel):
     reason: str = ""
 
 
-class DealScore(BaseModel):
-    """One deal's calibrated risks, reasons and next steps (a ranking row without rank)."""
+class DealRisks(BaseModel):
+    """What a deal's score and its ranking row share: who, how much, the risks and reasons."""
 
     deal_id: str
     name: str | None
@@ -248,10 +248,16 @@ class DealScore(BaseModel):
                                                  "horizon)")
     no_decision_risk: float | None = Field(description="P(the deal ends in no decision)")
     win_probability: float | None = Field(description="P(the deal ends won)")
-    risk_band: Literal["high", "medium", "low"] | None
     risk_change: float | None = Field(description="ranking risk now minus a week before")
-    revenue_at_risk: float
+    revenue_at_risk: float | None
     reasons: list[str]
+
+
+class DealScore(DealRisks):
+    """One deal's calibrated risks, reasons and next steps (a ranking row without rank)."""
+
+    revenue_at_risk: float
+    risk_band: Literal["high", "medium", "low"] | None
     next_best_actions: list[NextAction]
     next_best_actions_note: str
     warnings: list[str]
@@ -284,24 +290,10 @@ class BatchResponse(BaseModel):
     model: ModelInfo
 
 
-class RankRow(BaseModel):
+class RankRow(DealRisks):
     """One row of the manager ranking."""
 
     rank: int
-    deal_id: str
-    name: str | None
-    owner: str | None
-    account: str | None
-    amount: float | None
-    currency: str | None
-    buyer_step: str
-    days_in_step: float | None
-    stall_risk: float | None
-    no_decision_risk: float | None
-    win_probability: float | None
-    risk_change: float | None
-    revenue_at_risk: float | None
-    reasons: list[str]
     next_step: str
 
 
