@@ -12,12 +12,17 @@ from __future__ import annotations
 import csv
 import json
 import os
+import sys
+import time
 from pathlib import Path
 
+import httpx
 import mlflow
 import pandas as pd
 import pytest
 from dealrisk_cli import assert_ok, run, tracking_env
+
+from features.histories import DealHistories
 
 pytestmark = pytest.mark.slow
 
@@ -76,7 +81,7 @@ def test_ingest_accounts_for_every_case_and_event(canonical: Path):
 @needs_log
 def test_features_train_rank_and_notebook(canonical: Path, tmp_path: Path, monkeypatch,
                                           run_retrain_notebook):
-    """Its own registered model and champion, a ranking, and a retrain in the notebook."""
+    """Its own registered model and champion, a ranking, the service, a notebook retrain."""
     env = tracking_env(tmp_path)
     features = tmp_path / "features.parquet"
     assert_ok(run("features", canonical, "--cadence", "1D", "--out", features))
@@ -98,6 +103,7 @@ def test_features_train_rank_and_notebook(canonical: Path, tmp_path: Path, monke
     assert revenue == sorted(revenue, reverse=True) and revenue[0] > 0
     assert {r["currency"] for r in ranking} == {"EUR"}
     assert any(r["reasons"] for r in ranking)
+    _serve_and_score_real_cases(canonical, env, tmp_path)
 
     mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
     monkeypatch.setenv("MLFLOW_TRACKING_URI", env["MLFLOW_TRACKING_URI"])
@@ -110,3 +116,64 @@ def test_features_train_rank_and_notebook(canonical: Path, tmp_path: Path, monke
     assert "serving and ranking follow models:/dealrisk-bpic2012@champion" in outputs
     names = {m.name for m in mlflow.MlflowClient().search_registered_models()}
     assert names == {"dealrisk-bpic2012"}  # never a CRM pipeline's champion
+
+
+def _serve_and_score_real_cases(canonical: Path, env: dict[str, str], tmp_path: Path) -> None:
+    """The BPIC champion served by `dealrisk serve`, on real cases' histories.
+
+    Each answer is the row `dealrisk rank --peers model` wrote for the case; the dashboard
+    ranks every open case.
+    """
+    from serving_requests import (
+        free_port,
+        history_from_tables,
+        server_env,
+        start_server,
+        stop_server,
+    )
+
+    frozen = tmp_path / "report_frozen"
+    assert_ok(run("rank", canonical, "--peers", "model", "--out", frozen, env=env))
+    rows = list(csv.DictReader((frozen / "ranking.csv").open()))
+    histories = DealHistories.read_parquet(canonical)
+    export_time = pd.Timestamp(json.loads((canonical / "ingest_report.json").read_text())[
+        "export_time"])
+    key = "bpic-test-key-0123456789"
+    auth = {"Authorization": f"Bearer {key}"}
+    port = free_port()
+    serve_env = server_env({**os.environ, **env, "DEALRISK_API_KEYS": key,
+                            "BENTOML_DO_NOT_TRACK": "true"}, tmp_path / "bentoml")
+    log = tmp_path / "serve.log"
+    binary = Path(sys.executable).with_name("dealrisk")
+    with open(log, "wb") as out:
+        process = start_server([str(binary), "serve", "--pipeline", "bpic2012", "--port",
+                                str(port), "--workers", "1", "--canonical", str(canonical)],
+                               serve_env, tmp_path, out)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            assert process.poll() is None, log.read_text()[-3000:]
+            try:
+                if httpx.get(f"{base}/readyz", headers=auth, timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.5)
+        ready = httpx.get(f"{base}/readyz", headers=auth).json()["model"]
+        assert (ready["name"], ready["source"], ready["pipeline"]) == (
+            "dealrisk-bpic2012", "champion", "bpic2012")
+        for row in rows[:5] + rows[-5:]:  # the riskiest and the safest open cases
+            body = history_from_tables(histories, row["deal_id"], export_time)
+            answer = httpx.post(f"{base}/score", json=body, headers=auth, timeout=60)
+            assert answer.status_code == 200, answer.text[:2000]
+            score = answer.json()
+            for name in ("stall_risk", "no_decision_risk", "win_probability"):
+                assert f"{score[name]:.3f}" == f"{float(row[name]):.3f}", (row["deal_id"], name)
+            assert " | ".join(score["reasons"]) == row["reasons"]
+            assert score["amount"] == float(row["amount"]) and score["currency"] == "EUR"
+        dashboard = httpx.get(f"{base}/dashboard/ranking", headers=auth, timeout=120).json()
+        assert len(dashboard["rows"]) == len(rows)
+    finally:
+        stop_server(process)

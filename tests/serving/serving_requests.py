@@ -1,10 +1,19 @@
-"""Hand-written requests for the serving tests (not written by the simulator)."""
+"""Requests and servers for the serving tests.
+
+Requests are written by hand (not by the simulator) or taken from a real export's canonical
+tables (:func:`history_from_tables`); servers are real ``bentoml serve`` processes, each with
+its own ``BENTOML_HOME`` and process group (:func:`server_env`, :func:`start_server`).
+Importable from any test directory (``pythonpath`` in ``pyproject.toml``).
+"""
 
 import contextlib
+import math
 import os
 import signal
 import subprocess
 from pathlib import Path
+
+import pandas as pd
 
 API_KEY = "test-key-0123456789"
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
@@ -38,6 +47,35 @@ def hand_written_history(**overrides: object) -> dict[str, object]:
     }
     body.update(overrides)
     return body
+
+
+def history_from_tables(histories: object, deal_id: str, as_of: object) -> dict[str, object]:
+    """The ``/score`` body of one deal of canonical ``histories`` (e.g. a real export's).
+
+    Every table's rows of the deal, empty cells left out, times as ISO text.
+    """
+    def rows(frame: pd.DataFrame) -> list[dict[str, object]]:
+        part = frame[frame["deal_id"] == deal_id].drop(columns=["deal_id"])
+        return [{k: v for k, v in ((k, _json(v)) for k, v in r.items()) if v is not None}
+                for r in part.to_dict("records")]
+
+    deals = histories.deals  # type: ignore[attr-defined]
+    deal = deals[deals["deal_id"] == deal_id].to_dict("records")[0]
+    return {"deal": {k: v for k, v in ((k, _json(v)) for k, v in deal.items()) if v is not None},
+            **{name: rows(getattr(histories, name)) for name in (
+                "stage_history", "activities", "contacts", "field_history")},
+            "as_of": as_of.isoformat()}  # type: ignore[attr-defined]
+
+
+def _json(value: object) -> object:
+    if value is None or value is pd.NA or value is pd.NaT or (
+            isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    if hasattr(value, "item"):
+        return value.item()
+    return value
 
 
 def server_env(env: dict[str, str], home: Path) -> dict[str, str]:

@@ -14,6 +14,7 @@ from serving_requests import (
     AUTH,
     free_port,
     hand_written_history,
+    history_from_tables,
     server_env,
     start_server,
     stop_server,
@@ -36,12 +37,9 @@ def test_rank_with_frozen_peers_matches_score(client, served, service_env, tmp_p
     with open(out / "ranking.csv") as handle:
         rows = list(csv.DictReader(handle))[:10]
     histories, export_time = served["histories"], served["export_time"]
-    from test_score import _history_of
-
-    deals = histories.deals.set_index("deal_id", drop=False)
     for row in rows:
-        body = client.post("/score", headers=AUTH, json=_history_of(
-            histories, deals, row["deal_id"], export_time)).json()
+        body = client.post("/score", headers=AUTH, json=history_from_tables(
+            histories, row["deal_id"], export_time)).json()
         for key in ("stall_risk", "no_decision_risk", "win_probability"):
             assert f"{body[key]:.3f}" == f"{float(row[key]):.3f}", (row["deal_id"], key)
         assert round(body["revenue_at_risk"], 2) == pytest.approx(float(row["revenue_at_risk"]))

@@ -4,7 +4,7 @@ import math
 
 import pandas as pd
 import pytest
-from serving_requests import AUTH, hand_written_history
+from serving_requests import AUTH, hand_written_history, history_from_tables
 
 
 def test_score_answers_risks_reasons_and_the_model(client, served):
@@ -27,11 +27,10 @@ def test_score_equals_the_ranking_row_with_the_same_peers(client, served):
     """Parity: /score of a deal = its `dealrisk rank` row when both use the frozen peers."""
     histories, export_time, model = served["histories"], served["export_time"], served["model"]
     ranking = model.rank(histories, export_time, frozen_peers=True)
-    deals = histories.deals.set_index("deal_id", drop=False)
     checked = 0
     for row in ranking.head(25).to_dict("records"):
-        answer = client.post("/score", json=_history_of(histories, deals, row["deal_id"],
-                                                          export_time), headers=AUTH)
+        answer = client.post("/score", json=history_from_tables(histories, row["deal_id"],
+                                                                  export_time), headers=AUTH)
         assert answer.status_code == 200, answer.text
         body = answer.json()
         for key, expected in row.items():
@@ -48,30 +47,6 @@ def test_score_equals_the_ranking_row_with_the_same_peers(client, served):
                 assert got == expected, key
         checked += 1
     assert checked == 25
-
-
-def _history_of(histories, deals, deal_id, as_of):
-    def rows(frame, drop=("deal_id",)):
-        part = frame[frame["deal_id"] == deal_id].drop(columns=list(drop))
-        return [{k: _json(v) for k, v in r.items() if _json(v) is not None}
-                for r in part.to_dict("records")]
-
-    deal = {k: _json(v) for k, v in deals.loc[deal_id].to_dict().items()}
-    return {"deal": {k: v for k, v in deal.items() if v is not None},
-            "stage_history": rows(histories.stage_history),
-            "activities": rows(histories.activities), "contacts": rows(histories.contacts),
-            "field_history": rows(histories.field_history), "as_of": as_of.isoformat()}
-
-
-def _json(value):
-    if value is None or value is pd.NA or value is pd.NaT or (
-            isinstance(value, float) and math.isnan(value)):
-        return None
-    if isinstance(value, pd.Timestamp):
-        return None if pd.isna(value) else value.isoformat()
-    if hasattr(value, "item"):
-        return value.item()
-    return value
 
 
 def test_an_amount_comes_back_as_sent_not_rounded_to_float32(client):
