@@ -52,7 +52,8 @@ class DealHistories:
                      profile: PipelineProfile | None = None) -> DealHistories:
         """Histories from plain row dicts per table (canonical names; a missing table: empty).
 
-        Times may be timezone-aware datetimes or ISO text; they become UTC.
+        Times may be timezone-aware datetimes or ISO 8601 text (a time without an offset is
+        read as UTC); they become UTC.  An unknown table name is a ``ValueError``.
 
         Example:
             >>> h = DealHistories.from_records({"deals": [{
@@ -61,13 +62,17 @@ class DealHistories:
             >>> h.row_counts()["deals"], str(h.deals["created_at"].iloc[0])
             (1, '2023-12-31 23:00:00+00:00')
         """
+        unknown = sorted(set(records) - set(TABLE_NAMES))
+        if unknown:
+            raise ValueError(f"unknown tables {unknown}; the tables are {list(TABLE_NAMES)}")
         tables = {}
         for name in TABLE_NAMES:
             spec, rows = TABLES_BY_NAME[name], records.get(name, ())
             frame = pd.DataFrame(list(rows)) if rows else spec.empty()
             for column in spec.columns:
                 if column.kind == "datetime" and column.name in frame:
-                    frame[column.name] = pd.to_datetime(frame[column.name], utc=True)
+                    frame[column.name] = pd.to_datetime(frame[column.name], utc=True,
+                                                        format="ISO8601")
             tables[name] = frame
         return cls(**tables, profile=profile or PipelineProfile()).conformed()
 

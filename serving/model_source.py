@@ -1,7 +1,7 @@
 """Which model a worker serves, loaded once: the pipeline's champion, a pinned URI or a bento's.
 
-- default: ``models:/dealrisk-<pipeline>@champion`` from the MLflow registry (a pinned URI
-  naming that alias is the champion too);
+- default: ``models:/dealrisk-<pipeline>@champion`` from the MLflow registry (also when
+  ``DEALRISK_MODEL_URI`` names exactly that alias, as ``dealrisk serve`` sets it);
 - ``DEALRISK_MODEL_URI=models:/...`` / ``runs:/...``: that model, pinned;
 - ``DEALRISK_MODEL_URI=bento:<tag>``: the MLflow model imported into the BentoML model store
   (``dealrisk bento`` does it and packages it, so a built bento needs no registry: inside a
@@ -71,7 +71,7 @@ def load_served_model(settings: Settings) -> LoadedModel:
     pinned = settings.model_uri or packaged_model()
     uri = pinned or champion_uri(settings.pipeline)
     source: Literal["champion", "pinned", "bento"] = (
-        "champion" if pinned is None or pinned.endswith("@champion") else
+        "champion" if pinned is None or pinned == champion_uri(settings.pipeline) else
         "bento" if uri.startswith(BENTO_SCHEME) else "pinned")
     mlflow.set_tracking_uri(settings.tracking_uri)
     try:

@@ -65,7 +65,7 @@ def _time_text(value: object) -> object:
     if isinstance(value, datetime):
         return value
     if isinstance(value, str):
-        if ":" in value or "-" in value[1:]:  # ISO text (no number has these; quick path)
+        if value[:4].isdigit() and value[4:5] == "-":  # starts as an ISO date: quick path
             return value
         try:
             float(value)  # pydantic would read "1725148800" as an epoch

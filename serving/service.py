@@ -83,16 +83,19 @@ app.mount("/dashboard/static", dashboard.static_files(), name="dashboard-static"
 class BadRequest(Exception):
     """A request refused with ``status`` and the problems found."""
 
-    def __init__(self, status: int, error: str, message: str, problems: list[Problem]) -> None:
+    def __init__(self, status: int, error: str, message: str, problems: list[Problem],
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status, self.error, self.message, self.problems = status, error, message, problems
+        self.headers = headers or {}
 
 
 @app.exception_handler(BadRequest)
 async def _bad_request(request: Request, exc: BadRequest) -> Response:
     log_bad_request(request.method, request.url.path, exc.status, exc.error, exc.problems)
     return Response(error_body(exc.error, exc.message, exc.problems), status_code=exc.status,
-                    media_type=JSON, headers={ERROR_KIND_HEADER.decode(): exc.error})
+                    media_type=JSON, headers={**exc.headers,
+                                              ERROR_KIND_HEADER.decode(): exc.error})
 
 
 @app.exception_handler(RequestValidationError)
@@ -106,7 +109,8 @@ async def _invalid(request: Request, exc: RequestValidationError) -> Response:
 @app.exception_handler(HTTPException)
 async def _http_error(request: Request, exc: HTTPException) -> Response:
     kind = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "client_error")
-    return await _bad_request(request, BadRequest(exc.status_code, kind, str(exc.detail), []))
+    return await _bad_request(request, BadRequest(exc.status_code, kind, str(exc.detail), [],
+                                                  headers=dict(exc.headers or {})))
 
 
 @app.exception_handler(Exception)

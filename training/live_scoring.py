@@ -99,61 +99,62 @@ def score_deal(model: DealRiskModel, deal: Record, stages: Sequence[Record] = ()
 
 
 def score_deals(model: DealRiskModel, deals: Sequence[DealRecordTuple], *,
-                as_of: pd.Timestamp, compare_days: int = 7, top_k: int = 3
+                as_of: pd.Timestamp, compare_days: int = 7
                 ) -> list[dict[str, object] | NotScorable]:
     """:func:`score_deal` of many deals at one ``as_of``, vectorised; results in order.
 
-    The deals become one :class:`~features.histories.DealHistories` and are ranked by
-    :func:`training.ranking.rank_open_deals` with the frozen peers: one feature pass, one
-    prediction and one explanation for all (a deal whose id repeats goes in a later pass, so
-    each is scored on its own history).  Each row equals :func:`score_deal`'s for the deal
-    (floats within 1e-9: LightGBM sums a batch and a single row in another order).
+    The first history of each deal id becomes one :class:`~features.histories.DealHistories`
+    ranked by :func:`training.ranking.rank_open_deals` with the frozen peers: one feature
+    pass, one prediction and one explanation for all.  A repeated id is scored on its own
+    history by :func:`score_deal`.  Each row equals :func:`score_deal`'s for the deal (floats
+    within 1e-9: LightGBM sums a batch and a single row in another order).
     """
     if model.peer_stats is None:
         return [NotScorable("the model carries no frozen peer references (it was trained "
                             "before they existed); retrain it to score single deals")] * len(
             deals)
     as_of = pd.Timestamp(as_of)
-    out: list[dict[str, object] | NotScorable] = [NotScorable("not scored")] * len(deals)
-    for group in _passes([str(d[0]["deal_id"]) for d in deals]):
-        histories = DealHistories.from_records({
-            "deals": [deals[i][0] for i in group],
-            "stage_history": [r for i in group for r in deals[i][1]],
-            "activities": [r for i in group for r in deals[i][2]],
-            "contacts": [r for i in group for r in deals[i][3]],
-            "field_history": [r for i in group for r in deals[i][4]]}, model.profile)
-        ranking = rank_open_deals(model, histories, as_of, compare_days=compare_days,
-                                  peers=model.peer_stats)
-        rows = {r["deal_id"]: r for r in ranking.drop(columns="rank").to_dict("records")}
-        for i in group:
-            deal, stages, activities, contacts, _ = deals[i]
-            row = rows.get(str(deal["deal_id"]))
-            if row is None:
-                out[i] = NotScorable(f"the deal is not open at as_of {as_of}")
-                continue
-            row["warnings"] = data_warnings(deal, stages, activities, contacts,
-                                            peers_known_until=model.peers_known_until,
-                                            as_of=as_of)
-            out[i] = row
+    first = _first_of_each([str(d[0]["deal_id"]) for d in deals])
+    histories = DealHistories.from_records({
+        "deals": [deals[i][0] for i in first],
+        "stage_history": [r for i in first for r in deals[i][1]],
+        "activities": [r for i in first for r in deals[i][2]],
+        "contacts": [r for i in first for r in deals[i][3]],
+        "field_history": [r for i in first for r in deals[i][4]]}, model.profile)
+    ranking = rank_open_deals(model, histories, as_of, compare_days=compare_days,
+                              peers=model.peer_stats)
+    rows = {r["deal_id"]: r for r in ranking.drop(columns="rank").to_dict("records")}
+    out: list[dict[str, object] | NotScorable] = []
+    for index, (deal, stages, activities, contacts, changes) in enumerate(deals):
+        if index not in first:
+            try:
+                out.append(score_deal(model, deal, stages, activities, contacts, changes,
+                                      as_of=as_of, compare_days=compare_days))
+            except NotScorable as exc:
+                out.append(exc)
+            continue
+        row = rows.get(str(deal["deal_id"]))
+        if row is None:
+            out.append(NotScorable(f"the deal is not open at as_of {as_of}"))
+            continue
+        row["name"], row["currency"] = _text(row["name"]), _text(row["currency"])  # as alone
+        row["warnings"] = data_warnings(deal, stages, activities, contacts,
+                                        peers_known_until=model.peers_known_until, as_of=as_of)
+        out.append(row)
     return out
 
 
-def _passes(ids: Sequence[str]) -> list[list[int]]:
-    """Indexes of ``ids`` in passes where no id repeats (first occurrences first).
+def _first_of_each(ids: Sequence[str]) -> dict[int, None]:
+    """The index of each id's first occurrence (an ordered set).
 
     Example:
-        >>> _passes(["a", "b", "a", "c", "a"])
-        [[0, 1, 3], [2], [4]]
+        >>> list(_first_of_each(["a", "b", "a", "c", "a"]))
+        [0, 1, 3]
     """
-    passes: list[list[int]] = []
     seen: dict[str, int] = {}
     for index, deal_id in enumerate(ids):
-        k = seen.get(deal_id, 0)
-        seen[deal_id] = k + 1
-        if k == len(passes):
-            passes.append([])
-        passes[k].append(index)
-    return passes
+        seen.setdefault(deal_id, index)
+    return dict.fromkeys(seen.values())
 
 
 def data_warnings(deal: Record, stages: Sequence[Record], activities: Sequence[Record],
@@ -201,6 +202,6 @@ def _number(value: object) -> float:
 
 
 def _text(value: object) -> str | None:
-    if value is None or value != value or value == "":
+    if value is None or value is pd.NA or value != value or value == "":
         return None
     return str(value)

@@ -638,8 +638,7 @@ class DealRiskModel:
         return out
 
     def score_deals(self, deals: Sequence[DealRecordTuple], *, as_of: pd.Timestamp,
-                    compare_days: int = 7, top_k: int = 3
-                    ) -> list[dict[str, object] | ValueError]:
+                    compare_days: int = 7) -> list[dict[str, object] | ValueError]:
         """:meth:`score_deal` for many deals at one ``as_of`` in one vectorised pass.
 
         Each item of ``deals`` is (deal, stages, activities, contacts, changes); each result
@@ -648,7 +647,7 @@ class DealRiskModel:
         """
         from training.live_scoring import score_deals
 
-        return score_deals(self, deals, as_of=as_of, compare_days=compare_days, top_k=top_k)
+        return score_deals(self, deals, as_of=as_of, compare_days=compare_days)
 
     def feature_importance(self, kind: Literal["gain", "split"] = "gain") -> pd.DataFrame:
         """Importance per feature (rows) and target (columns), sorted by their sum."""

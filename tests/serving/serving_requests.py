@@ -7,6 +7,7 @@ Importable from any test directory (``pythonpath`` in ``pyproject.toml``).
 """
 
 import contextlib
+import ctypes
 import math
 import os
 import signal
@@ -124,8 +125,9 @@ def stop_server(process: subprocess.Popen, timeout: float = 30) -> None:
         os.killpg(process.pid, signal.SIGKILL)
 
 
-def _die_with_parent() -> None:
-    import ctypes
+_LIBC = ctypes.CDLL(None, use_errno=True)  # loaded here: the child after fork only calls it
+_PR_SET_PDEATHSIG = 1
 
-    pr_set_pdeathsig = 1
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+def _die_with_parent() -> None:
+    _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)

@@ -168,10 +168,15 @@ def test_a_time_without_timezone_is_refused(client, caplog, body, field):
     (hand_written_history(as_of="1725148800"), "body.as_of"),
     (with_row("stage_history", 0, entered_at="1714630000.0"),
      "body.stage_history[0].entered_at"),
+    # numbers with a negative exponent hold a "-" (review: a quick path let them through)
+    (hand_written_history(as_of="17251488001.0e-1"), "body.as_of"),
+    (with_deal(created_at="1.0e-5"), "body.deal.created_at"),
+    (with_row("activities", 0, occurred_at="-1714630000"), "body.activities[0].occurred_at"),
 ])
 def test_a_number_is_no_time(client, caplog, body, field):
     answer = refused(client, caplog, 422, "invalid_request", body=body)
     assert list(problems_of(answer)) == [field]
+    assert "ISO 8601" in answer.problems[0].message
 
 
 @pytest.mark.parametrize(("body", "field"), [
@@ -352,6 +357,7 @@ def test_a_wrong_method_on_any_route_is_a_json_405(client, caplog, method, path)
     assert answer.headers["content-type"] == "application/json"
     assert ErrorBody.model_validate_json(answer.text).error == "method_not_allowed"
     assert len(_lines(caplog)) == 1
+    assert "GET" in answer.headers["allow"]
 
 
 def test_an_unhandled_error_is_one_json_500_logged_with_its_traceback(client, caplog,
@@ -373,3 +379,38 @@ def test_an_unhandled_error_is_one_json_500_logged_with_its_traceback(client, ca
     logged = [r for r in caplog.records if r.name == LOGGER]
     assert len(logged) == 1 and logged[0].exc_info is not None
     assert "secret detail" in caplog.text
+
+
+@pytest.mark.parametrize("started", [False, True])
+def test_the_edge_answers_an_exception_with_one_json_500(service_env, caplog, started):
+    """An app that raises before answering gets the edge's JSON 500; one that raises after it
+    started answering is only logged (a second response start would break the protocol)."""
+    import asyncio
+
+    from serving.edge import ServiceEdge
+
+    async def failing(scope, receive, send):
+        if started:
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+        raise RuntimeError("secret detail of the failure")
+
+    sent = []
+
+    async def send(message):
+        sent.append(message)
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    scope = {"type": "http", "method": "GET", "path": "/score", "headers": [
+        (b"authorization", f"Bearer {API_KEY}".encode())]}
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger=LOGGER):
+        asyncio.run(ServiceEdge(failing)(scope, receive, send))
+    starts = [m for m in sent if m["type"] == "http.response.start"]
+    assert [m["status"] for m in starts] == [200 if started else 500]
+    if not started:
+        body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+        assert ErrorBody.model_validate_json(body).error == "internal"
+        assert b"secret detail" not in body
+    assert [r.exc_info is not None for r in caplog.records if r.name == LOGGER] == [True]

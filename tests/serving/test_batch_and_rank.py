@@ -82,7 +82,8 @@ def test_a_batch_answers_every_deal_in_order(client, served):
 
 def test_a_batch_scores_each_deal_as_score_does(client):
     deals = [deal("GOOD-1"), deal("GOOD-2", amount=15000.0, activities=12),
-             deal("GOOD-3", amount=250000.0, owner="owner-2", activities=3)]
+             deal("GOOD-3", amount=250000.0, owner="owner-2", activities=3),
+             deal("GOOD-4", name="", currency="", owner_name="")]  # empty text: null, as alone
     answer = client.post("/score_batch", json={"deals": deals, "as_of": AS_OF}, headers=AUTH)
     assert answer.status_code == 200, answer.text
     results = answer.json()["results"]
@@ -385,6 +386,9 @@ def test_the_dashboard_ranking_follows_a_new_ingest(client, served, monkeypatch)
     report = served["canonical"] / REPORT_FILE
     stat = report.stat()
     os.utime(report, (stat.st_atime, stat.st_mtime + 60))  # `dealrisk ingest` wrote it again
-    again = client.get("/dashboard/ranking", headers=AUTH)
+    try:
+        again = client.get("/dashboard/ranking", headers=AUTH)
+    finally:
+        os.utime(report, (stat.st_atime, stat.st_mtime))  # the shared export as it was
     assert len(reads) == cached + 1
     assert again.json()["rows"] == first.json()["rows"]

@@ -86,7 +86,7 @@ def test_serve_starts_the_service_on_the_pinned_model(service_env, served, tmp_p
         # `dealrisk serve` became the server: a SIGTERM to it (as a supervisor sends) stops
         # the workers too, none is left behind
         process.terminate()
-        assert process.wait(timeout=60) is not None
+        assert process.wait(timeout=60) == 0, log.read_text()[-3000:]  # a clean shutdown
         deadline = time.monotonic() + 30
         while _group_alive(process.pid) and time.monotonic() < deadline:
             time.sleep(0.5)
@@ -106,12 +106,13 @@ def _group_alive(pgid: int) -> bool:
 def test_a_uri_naming_the_champion_alias_is_served_as_the_champion(service_env, served):
     import mlflow
 
-    from serving.model_source import champion_uri, load_served_model
+    from serving.model_source import ModelUnavailable, champion_uri, load_served_model
     from serving.settings import Settings
 
     client = mlflow.MlflowClient(str(served["tracking_uri"]))
     client.set_registered_model_alias(served["name"], "champion", served["version"])
-    env = {**service_env, "DEALRISK_MODEL_URI": f"models:/{served['name']}@champion"}
+    env = {**service_env, "DEALRISK_MODEL_URI": f"models:/{served['name']}@champion",
+           "DEALRISK_PIPELINE": served["model"].profile.name}
     with pytest.MonkeyPatch.context() as patch:
         for key, value in env.items():
             patch.setenv(key, value)
@@ -123,7 +124,13 @@ def test_a_uri_naming_the_champion_alias_is_served_as_the_champion(service_env, 
         for key, value in pinned.items():
             patch.setenv(key, value)
         assert load_served_model(Settings.from_env()).info.source == "pinned"
-    assert champion_uri("servetest") == f"models:/{served['name']}@champion"
+    assert champion_uri(served["model"].profile.name) == env["DEALRISK_MODEL_URI"]
+    other = {**env, "DEALRISK_MODEL_URI": "models:/dealrisk-other-pipeline@champion"}
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in other.items():
+            patch.setenv(key, value)
+        with pytest.raises(ModelUnavailable, match="check DEALRISK_MODEL_URI"):
+            load_served_model(Settings.from_env())  # another pipeline's champion: pinned
 
 
 @pytest.mark.slow
