@@ -124,7 +124,7 @@ class ServiceEdge:
     async def _handle(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
         if not self._is_open(path) and not key_matches(_header(scope, b"authorization"),
                                                        self.settings.api_keys):
-            _log_bad(scope, 401, "unauthorized", "")
+            _log_bad(scope, 401, "unauthorized")
             await _answer(send, 401, error_body(
                 "unauthorized", "send an API key as `Authorization: Bearer <key>`",
                 [Problem(field="header.Authorization", kind="unauthorized",
@@ -160,7 +160,7 @@ class ServiceEdge:
     async def _plain_error(self, scope: Scope, send: Send, code: int,
                            headers: dict[bytes, bytes]) -> None:
         kind, message = PLAIN_ERRORS[code]
-        _log_bad(scope, code, kind, "")
+        _log_bad(scope, code, kind)
         allow = [(b"allow", headers[b"allow"])] if b"allow" in headers else []
         await _answer(send, code, error_body(kind, message), kind.encode(), extra=allow)
 
@@ -168,7 +168,7 @@ class ServiceEdge:
         return path in OPEN_PATHS or path in OPEN_EXACT or path.startswith(OPEN_PREFIXES)
 
     async def _too_large(self, scope: Scope, send: Send, limit: int) -> None:
-        _log_bad(scope, 413, "too_large", "")
+        _log_bad(scope, 413, "too_large")
         await _answer(send, 413, error_body(
             "too_large", f"the request body is larger than {limit:,} bytes "
                          "(DEALRISK_MAX_BODY_MB)",
@@ -184,9 +184,8 @@ def log_bad_request(method: str, path: str, status: int, kind: str,
                 f" ({fields})" if fields else "")
 
 
-def _log_bad(scope: Scope, status: int, kind: str, fields: str) -> None:
-    LOG.warning("%s %s -> %d %s%s", scope.get("method"), scope.get("path"), status, kind,
-                f" ({fields})" if fields else "")
+def _log_bad(scope: Scope, status: int, kind: str) -> None:
+    log_bad_request(str(scope.get("method")), str(scope.get("path")), status, kind, [])
 
 
 def _kind_of(code: int) -> str:
