@@ -1,4 +1,4 @@
-"""Benchmark the buyer-journey simulator: throughput, memory and difficulty figures.
+"""Benchmark the buyer-journey simulator: throughput, memory, risk and NBA difficulty figures.
 
 Usage: python benchmarks/bench_simulator.py --deals 100000 [--format csv] [--out /tmp/sim100k]
 (without ``--out`` the export goes to a temporary folder, removed at the end).
@@ -17,6 +17,7 @@ from pathlib import Path
 import psutil
 
 from training.simulator import simulate_to_dir
+from training.simulator.nba_difficulty import difficulty_of_export
 
 
 def main() -> None:
@@ -60,6 +61,11 @@ def main() -> None:
     print(f"buyer-initiated  {s.buyer_initiated_share:.3f}")
     print(f"no-decision AUC  oracle {s.oracle_nd_auc:.3f}  stage-age rule {s.stage_age_nd_auc:.3f}"
           f"  (weekly snapshots: {s.extra['n_snapshots']:,})")
+    nba = difficulty_of_export(args.out / "truth")
+    print(f"NBA difficulty   a (step, engaged) lookup of TRUE effects recovers "
+          f"{nba['lookup_share_of_oracle']:.3f} of the full oracle's no-decision reduction "
+          f"({100 * nba['oracle_mean_nd_reduction']:.2f} pt), the two-rule playbook "
+          f"{nba['playbook_share_of_oracle']:.3f} (weekly open days)")
     print(json.dumps({
         "deals": args.deals, "format": args.format, "elapsed_s": round(elapsed, 2),
         "deals_per_s": round(args.deals / elapsed, 1), "rows": s.rows, "export_rows": export_rows,
@@ -68,6 +74,9 @@ def main() -> None:
         "buyer_initiated_share": round(s.buyer_initiated_share, 4),
         "oracle_nd_auc": round(s.oracle_nd_auc, 4),
         "stage_age_nd_auc": round(s.stage_age_nd_auc, 4),
+        "lookup_share_of_oracle": round(nba["lookup_share_of_oracle"], 4),
+        "playbook_share_of_oracle": round(nba["playbook_share_of_oracle"], 4),
+        "oracle_mean_nd_reduction": round(nba["oracle_mean_nd_reduction"], 5),
     }))
     if not keep:
         shutil.rmtree(args.out)

@@ -29,6 +29,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from features.actions import ActionCatalogue
+
 DEFAULT_CONFIG_RESOURCE = "default_journey.yaml"
 
 
@@ -142,6 +144,8 @@ class JourneyConfig(BaseModel):
     roles: dict[str, str] = Field(default_factory=dict)
     timestamps: TimestampRule = Field(default_factory=TimestampRule)
     numbers: NumberFormat = Field(default_factory=NumberFormat)
+    #: Changes to the catalogue of next steps (``features/default_actions.yaml``), by action.
+    next_steps: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _steps_exist(self) -> JourneyConfig:
@@ -150,6 +154,15 @@ class JourneyConfig(BaseModel):
         )
         if unknown:
             raise ValueError(f"stages map to undefined buyer steps {unknown}")
+        catalogue = self.catalogue
+        for name, spec in catalogue.actions.items():
+            bad = [s for s in spec.steps if s not in self.buyer_steps]
+            if bad:
+                raise ValueError(f"next_steps.{name}.steps: {bad} are not buyer steps")
+        missing = sorted(set(self.activities.actions) - set(catalogue.actions))
+        if missing:
+            raise ValueError(f"activities.actions {missing} are not in the catalogue of next "
+                             "steps: add them under next_steps (description, steps, cooldown_days)")
         for rule in self.activities.subject_rules:
             re.compile(rule.pattern)
         for pattern in self.activities.actions.values():
@@ -203,6 +216,16 @@ class JourneyConfig(BaseModel):
                 f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
             )
             raise ValueError(f"journey config {path} is invalid: {problems}") from None
+
+    @cached_property
+    def catalogue(self) -> ActionCatalogue:
+        """The catalogue of next steps: the default one with this journey's ``next_steps``.
+
+        Example:
+            >>> JourneyConfig.default().catalogue.valid("run_evaluation", "curious")
+            False
+        """
+        return ActionCatalogue.default().merged(self.next_steps)
 
     # ----------------------------------------------------------------------------------- lookups
     @cached_property

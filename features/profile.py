@@ -30,10 +30,12 @@ Example:
 
 from __future__ import annotations
 
+import json
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
+from features.actions import ActionCatalogue
 from features.contract import DEALS, TRACKED_FIELDS
 from features.schema import FEATURES, ROLES, Feature, FeatureSchema
 
@@ -142,6 +144,9 @@ class PipelineProfile:
     #: The currency every amount is in after conversion (None: as exported, maybe mixed).
     reporting_currency: str | None = None
     context: tuple[ContextField, ...] = field(default_factory=tuple)
+    #: The catalogue of next steps of the pipeline's journey as ``ActionCatalogue.to_dict``
+    #: items, ``(name, json)``; empty: the default catalogue.
+    next_steps: tuple[tuple[str, str], ...] = ()
 
     def left_out(self) -> dict[str, str]:
         """Features this export cannot give point-in-time, each with the reason."""
@@ -171,11 +176,32 @@ class PipelineProfile:
             return FEATURES
         return FeatureSchema((*FEATURES, *(c.feature() for c in self.context)))
 
+    def catalogue(self) -> ActionCatalogue:
+        """The pipeline's catalogue of next steps (the default when ingest stored none).
+
+        Example:
+            >>> PipelineProfile().catalogue().names[0]
+            'confirm_problem'
+        """
+        return ActionCatalogue.from_dict({k: json.loads(v) for k, v in self.next_steps})
+
+    def with_catalogue(self, catalogue: ActionCatalogue) -> PipelineProfile:
+        """The same profile, carrying ``catalogue``.
+
+        Example:
+            >>> p = PipelineProfile().with_catalogue(ActionCatalogue.default())
+            >>> p.catalogue() == ActionCatalogue.default()
+            True
+        """
+        items = tuple((k, json.dumps(v, sort_keys=True)) for k, v in catalogue.to_dict().items())
+        return replace(self, next_steps=items)
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (``from_dict`` reads it back)."""
         out = asdict(self)
         out["tracked_fields"] = list(self.tracked_fields)
         out["context"] = [asdict(c) for c in self.context]
+        out["next_steps"] = {k: json.loads(v) for k, v in self.next_steps}
         return out
 
     @classmethod
@@ -184,4 +210,6 @@ class PipelineProfile:
         data = dict(data)
         context = tuple(ContextField(**c) for c in data.pop("context", []))
         tracked = tuple(data.pop("tracked_fields", TRACKED_FIELDS))
-        return cls(**data, tracked_fields=tracked, context=context)
+        steps = tuple((k, json.dumps(v, sort_keys=True))
+                      for k, v in (data.pop("next_steps", None) or {}).items())
+        return cls(**data, tracked_fields=tracked, context=context, next_steps=steps)

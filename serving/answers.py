@@ -18,13 +18,11 @@ import pandas as pd
 from features.histories import DealHistories
 from features.ingest.result import REPORT_FILE
 from serving.requests import HISTORY_LISTS, DealRecords
-from serving.schemas import DealScore, RankBasis, RankRow
+from serving.schemas import DealScore, NextAction, RankBasis, RankRow
 from training.model import DealRiskModel
 
 #: Ranking-risk thresholds of the bands: at least HIGH is "high", at least MEDIUM "medium".
 HIGH, MEDIUM = 0.5, 0.3
-NO_ACTIONS = ("no next-best-action model yet: the registered model ranks risk only, so no "
-              "action is recommended")
 
 
 def risk_band(risk: float) -> str | None:
@@ -38,9 +36,13 @@ def deal_score(row: dict[str, Any], model: DealRiskModel) -> DealScore:
     """The API form of :meth:`DealRiskModel.score_deal`'s row."""
     risk = row["no_decision_risk"] if "no_decision" in model.targets else (
         1.0 - row["win_probability"])
-    clean = {k: _finite(v) for k, v in row.items() if k not in ("next_step",)}
-    return DealScore(**clean, risk_band=risk_band(risk), next_best_actions=[],
-                     next_best_actions_note=NO_ACTIONS)
+    clean = {k: _finite(v) for k, v in row.items()
+             if k not in ("next_step", "next_best_actions")}
+    actions = [NextAction(**{k: _finite(v) for k, v in a.items()})
+               for a in row.get("next_best_actions") or []]
+    note = "" if actions else str(row.get("next_step", ""))
+    return DealScore(**clean, risk_band=risk_band(risk), next_best_actions=actions,
+                     next_best_actions_note=note)
 
 
 def rank_rows(ranking: pd.DataFrame, top: int | None = None) -> list[RankRow]:

@@ -226,11 +226,16 @@ class ModelInfo(BaseModel):
 
 
 class NextAction(BaseModel):
-    """A recommended buyer step with its estimated effect (empty until that model exists)."""
+    """A recommended buyer step with its estimated effect on this deal."""
 
-    action: str
-    lift: float | None = None
-    reason: str = ""
+    action: str = Field(description="the catalogue action")
+    description: str = Field(description="the action in plain words")
+    lift: float | None = Field(description="estimated reduction of P(no decision) if taken "
+                                           "within the model's window (0.03 = 3 points)")
+    lift_low: float | None = Field(description="95 % interval, low end")
+    lift_high: float | None = Field(description="95 % interval, high end")
+    win_gain: float | None = Field(default=None, description="estimated change in P(won)")
+    reason: str = Field(description="what the training data says about it at this step")
 
 
 class DealRisks(BaseModel):
@@ -295,6 +300,7 @@ class RankRow(DealRisks):
 
     rank: int
     next_step: str
+    next_best_actions: list[NextAction] = Field(default_factory=list)
 
 
 class RankBasis(BaseModel):

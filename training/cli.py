@@ -315,6 +315,12 @@ def train(
     drop_feature: Annotated[list[str] | None, typer.Option(
         help="Leave this feature out (e.g. a likely leak the guard reported); repeatable."
     )] = None,
+    next_steps: Annotated[bool, typer.Option(
+        help="Fit the next-step effect model too (when the export records catalogue actions)."
+    )] = True,
+    next_step_trees: Annotated[int, typer.Option(
+        min=4, help="Causal-forest trees per action of the effect model (fewer: faster)."
+    )] = 100,
 ) -> None:
     """Train the stall, no-decision and win models, log the run to MLflow and register them.
 
@@ -329,7 +335,8 @@ def train(
         parse_cadence("--cadence", cadence)
         config = TrainConfig(horizon_days=horizon, cadence=cadence, learning_rate=learning_rate,
                              num_leaves=num_leaves, n_estimators=n_estimators, seed=seed,
-                             drop_features=tuple(drop_feature or ()))
+                             drop_features=tuple(drop_feature or ()), next_steps=next_steps,
+                             next_step_trees=4 * max(1, next_step_trees // 4))
         run_train(canonical, config=config, truth=truth, run_name=run_name)
 
 

@@ -26,7 +26,6 @@ from features.histories import DealHistories
 from features.live import live_feature_rows
 from features.schema import ACTIVITY_TYPES
 from training.ranking import (
-    NO_NEXT_STEP,
     model_basis,
     rank_open_deals,
     ranking_risk,
@@ -92,10 +91,27 @@ def score_deal(model: DealRiskModel, deal: Record, stages: Sequence[Record] = ()
         "risk_change": float(risk[0] - risk[1]) if was_open else float("nan"),
         "revenue_at_risk": revenue,
         "reasons": model.explain_matrix(x[:1], rows[:1], top_k)[0],
-        "next_step": NO_NEXT_STEP,
+        **next_step_fields(model, deal, rows[0], x[:1], activities, as_of),
         "warnings": data_warnings(deal, stages, activities, contacts,
                                   peers_known_until=model.peers_known_until, as_of=as_of),
     }
+
+
+def next_step_fields(model: DealRiskModel, deal: Record, row: Record, x: np.ndarray,
+                     activities: Sequence[Record], as_of: pd.Timestamp) -> dict[str, object]:
+    """``next_step`` (one line) and ``next_best_actions`` (details) of one scored deal."""
+    deal_id = str(deal["deal_id"])
+    frame = pd.DataFrame({"deal_id": [deal_id], "as_of": [as_of],
+                          "current_step": [row["current_step"]]})
+    acts = pd.DataFrame({
+        "deal_id": deal_id,
+        "action": [a.get("action") for a in activities],
+        "occurred_at": [a.get("occurred_at") for a in activities],
+        "recorded_at": [a.get("recorded_at") for a in activities],
+    }) if activities else None
+    recs = model.recommend(frame, acts, x=x)[0]
+    return {"next_step": recs.headline,
+            "next_best_actions": [step.to_dict() for step in recs.steps]}
 
 
 def score_deals(model: DealRiskModel, deals: Sequence[DealRecordTuple], *,

@@ -117,6 +117,14 @@ class TrainConfig:
     candidates: tuple[str, ...] = CANDIDATES
     #: Features left out on purpose (e.g. a likely leak the guard reported).
     drop_features: tuple[str, ...] = ()
+    #: Fit the next-step (effect) model too, when the export records catalogue actions.
+    next_steps: bool = True
+    #: An action counts as taken when it happens within this many days after a snapshot.
+    next_step_window_days: int = 7
+    #: Trees per action of the effect model's causal forests (a multiple of 4).
+    next_step_trees: int = 100
+    #: Training snapshots the effect model uses at most (a random subset beyond).
+    next_step_max_rows: int = 40_000
 
     def to_params(self) -> dict[str, object]:
         """Flat, MLflow-friendly parameters (tuples joined by commas)."""
@@ -250,6 +258,11 @@ class DealRiskModel:
     peer_stats: PeerStats | None = None
     #: The time the frozen peer references are valid for (the training export time).
     peers_known_until: pd.Timestamp | None = None
+    #: The next-step model (``training.next_step.next_step_model.NextStepModel``), or None
+    #: with :attr:`next_steps_note` saying why there is none.
+    next_steps: object | None = None
+    next_steps_note: str = ("no next-step model: this model was trained before next-step "
+                            "recommendations existed; retrain it")
 
     def __init__(self, config: TrainConfig | None = None,
                  schema: FeatureSchema | None = None,
@@ -648,6 +661,23 @@ class DealRiskModel:
         from training.live_scoring import score_deals
 
         return score_deals(self, deals, as_of=as_of, compare_days=compare_days)
+
+    def recommend(self, rows: pd.DataFrame, activities: pd.DataFrame | None,
+                  x: np.ndarray | None = None) -> list:
+        """Next steps for scored feature rows (deal_id, as_of, current_step, features).
+
+        One :class:`~training.next_step.recommend.DealRecommendations` per row; without a
+        next-step model each says why (:attr:`next_steps_note`).  ``x``: the rows' feature
+        matrix when the caller has it.
+        """
+        from training.next_step.recommend import DealRecommendations
+
+        if self.next_steps is None:
+            return [DealRecommendations([], self.next_steps_note) for _ in range(len(rows))]
+        if not len(rows):
+            return []
+        matrix = self._matrix(rows[self.feature_names_]) if x is None else x
+        return self.next_steps.recommend_rows(rows, matrix, activities)
 
     def feature_importance(self, kind: Literal["gain", "split"] = "gain") -> pd.DataFrame:
         """Importance per feature (rows) and target (columns), sorted by their sum."""

@@ -80,6 +80,24 @@ def model_card(result: TrainResult) -> str:
         lines.append(f"| {target} | " + " | ".join(
             "n/a" if v is None or v != v else f"{v:.3f}" for v in cells) + " |")
     lines.append("")
+    lines += next_steps_section(model, m)
     if result.warnings:
         lines += ["## Warnings", "", *(f"- {w}" for w in result.warnings), ""]
     return "\n".join(lines)
+
+
+def next_steps_section(model: object, m: dict[str, float]) -> list[str]:
+    """The card's next-step lines: the effect model and its off-policy value, or why none."""
+    lines = ["## Next steps", ""]
+    nsm = getattr(model, "next_steps", None)
+    if nsm is None:
+        return [*lines, f"- {getattr(model, 'next_steps_note', 'no next-step model')}", ""]
+    lines.append(f"- Effect model: econml ForestDRLearner on {nsm.effects.fit_rows:,} training "
+                 f"snapshots, actions within {nsm.effects.config.window_days} days, targets "
+                 f"{', '.join(nsm.effects.targets)}; catalogue: {', '.join(nsm.catalogue.names)}.")
+    if "next_step.ope.dr" in m:
+        lines.append(f"- Test window, from the logs alone: P(no decision) had sellers followed "
+                     f"the recommendations, doubly robust {m['next_step.ope.dr']:.3f} (95% CI "
+                     f"{m['next_step.ope.dr.ci_low']:.3f}-{m['next_step.ope.dr.ci_high']:.3f}) "
+                     f"vs {m['next_step.logged_no_decision']:.3f} logged.")
+    return [*lines, ""]

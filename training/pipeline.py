@@ -193,6 +193,15 @@ def train_pipeline(histories: DealHistories, *, config: TrainConfig | None = Non
             p = oracle[f"p_{target}"].to_numpy()
             metrics.update(score_metrics("oracle", test, {target: p}))
             scores[target]["oracle"] = p
+    if cfg.next_steps:
+        from training.next_step.evaluation import train_next_steps
+
+        say("next steps")
+        metrics.update(train_next_steps(model, histories, split.train, test,
+                                        window_days=cfg.next_step_window_days,
+                                        trees=cfg.next_step_trees,
+                                        max_rows=cfg.next_step_max_rows, seed=cfg.seed,
+                                        progress=say))
     say("plots")
     figures = _figures(model, test, scores)
     holdout = test[holdout_columns(model.schema)].reset_index(drop=True)

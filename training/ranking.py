@@ -36,8 +36,8 @@ if TYPE_CHECKING:
 
 RANK_COLUMNS = ["rank", "deal_id", "name", "owner", "account", "amount", "currency",
                 "buyer_step", "days_in_step", "stall_risk", "no_decision_risk",
-                "win_probability", "risk_change", "revenue_at_risk", "reasons", "next_step"]
-NO_NEXT_STEP = "n/a (no next-step model yet)"
+                "win_probability", "risk_change", "revenue_at_risk", "reasons", "next_step",
+                "next_best_actions"]
 NO_ND_CLASS = ("no deal in this pipeline's history ended in no decision, so there is no "
                "no-decision model")
 
@@ -194,8 +194,10 @@ def rank_open_deals(model: DealRiskModel, histories: DealHistories, as_of: pd.Ti
         "win_probability": _column(now, "won_risk"),
         "risk_change": risk - previous.reindex(ids.to_numpy()).to_numpy(dtype=np.float64),
         "reasons": list(now["reasons"]),
-        "next_step": NO_NEXT_STEP,
     })
+    recs = model.recommend(now, histories.activities)
+    out["next_step"] = [r.headline for r in recs]
+    out["next_best_actions"] = [[step.to_dict() for step in r.steps] for r in recs]
     out["revenue_at_risk"] = risk * out["amount"].fillna(0.0).to_numpy()
     out = out.sort_values(["revenue_at_risk", "deal_id"], ascending=[False, True],
                           kind="stable", na_position="last").reset_index(drop=True)

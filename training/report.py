@@ -289,7 +289,7 @@ def rounded_csv(ranking: pd.DataFrame, *, as_of: pd.Timestamp, model_version: st
         [{'rank': 1, 'as_of': '2024-06-01T00:00:00', 'model_version': '1',
           'risk_basis': 'not_won', 'win_probability': 0.667}]
     """
-    flat = ranking.copy()
+    flat = ranking.drop(columns=["next_best_actions"], errors="ignore")  # next_step says it
     flat.attrs = {}
     if "reasons" in flat:
         flat["reasons"] = flat["reasons"].map(_joined)

@@ -135,7 +135,8 @@ def ingest(
         folder = Path(mapping).parent
     elif kind != "eventlog":
         raise SourceError(f"unknown source kind {kind!r}")
-    profile = replace(raw.profile, name=name or raw.profile.name or folder.absolute().name)
+    profile = replace(raw.profile, name=name or raw.profile.name or folder.absolute().name
+                      ).with_catalogue(config.catalogue)
     result = validate_tables(raw.tables, config, export_time, profile)
     table = read_rates_file(rates) if rates is not None else raw.rates
     reporting = (currency or raw.reporting_currency or _unit_rate_currency(table))

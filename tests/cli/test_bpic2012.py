@@ -89,7 +89,8 @@ def test_features_train_rank_and_notebook(canonical: Path, tmp_path: Path, monke
     assert len(rows) > 50_000 and rows["days_in_step"].notna().all()
 
     trained = assert_ok(run("train", canonical, "--horizon", "7", "--cadence", "1D",
-                            "--n-estimators", "200", env=env, timeout=600))
+                            "--n-estimators", "200", "--next-step-trees", "20", env=env,
+                            timeout=600))
     assert "registered dealrisk-bpic2012 version 1 as champion" in trained
     for target in ("stall", "no_decision", "won"):
         assert f"{target}: " in trained and "chosen on the validation window" in trained
@@ -97,6 +98,11 @@ def test_features_train_rank_and_notebook(canonical: Path, tmp_path: Path, monke
     ranked = assert_ok(run("rank", canonical, "--out", tmp_path / "report", env=env))
     assert "no-decision risk x amount" in ranked
     ranking = list(csv.DictReader((tmp_path / "report" / "ranking.csv").open()))
+    # next steps on a real process: only the two actions the log records (follow-up calls
+    # after an offer, chasing missing documents) can be recommended; the others abstain
+    logged = ("Confirm the decision date", "Re-engage a buyer who went dark")
+    for row in ranking:
+        assert row["next_step"].startswith((*logged, "Keep going", "no catalogue action")), row
     deals = pd.read_parquet(canonical / "deals.parquet")
     assert len(ranking) == int(deals["outcome"].isna().sum())  # every open case, ranked
     revenue = [float(r["revenue_at_risk"]) for r in ranking]
@@ -111,6 +117,7 @@ def test_features_train_rank_and_notebook(canonical: Path, tmp_path: Path, monke
     monkeypatch.setenv("DEALRISK_HORIZON_DAYS", "7")
     monkeypatch.setenv("DEALRISK_CADENCE", "1D")
     monkeypatch.setenv("DEALRISK_NOTEBOOK_ROUNDS", "80")
+    monkeypatch.setenv("DEALRISK_NOTEBOOK_NEXT_STEP_TREES", "20")
     outputs = run_retrain_notebook(timeout=900)
     assert "pipeline: bpic2012 -> registered model dealrisk-bpic2012" in outputs
     assert "serving and ranking follow models:/dealrisk-bpic2012@champion" in outputs

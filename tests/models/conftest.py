@@ -15,7 +15,7 @@ from training.pipeline import TrainResult, train_pipeline
 from training.simulator import simulate_to_dir
 
 FAST = TrainConfig(n_estimators=300, early_stopping_rounds=30, learning_rate=0.1,
-                   min_child_samples=50)
+                   min_child_samples=50, next_step_trees=40)
 
 
 @dataclass

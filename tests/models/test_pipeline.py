@@ -10,7 +10,8 @@ from features.histories import DealHistories
 from training.model import TrainConfig
 from training.pipeline import HOLDOUT_COLUMNS, evaluate_model, train_pipeline
 
-FAST = TrainConfig(n_estimators=300, early_stopping_rounds=30, learning_rate=0.1)
+FAST = TrainConfig(n_estimators=300, early_stopping_rounds=30, learning_rate=0.1,
+                   next_steps=False)  # next steps: tests/models/test_next_steps.py
 
 
 def test_metrics_include_model_baselines_and_oracle(trained) -> None:

@@ -17,7 +17,7 @@ from training.reasons import describe
 from training.tracking import input_example, signature
 
 FAST = TrainConfig(n_estimators=300, early_stopping_rounds=30, learning_rate=0.1,
-                   min_child_samples=50)
+                   min_child_samples=50, next_steps=False)
 
 PROFILE = PipelineProfile(name="crm", source="generic", tracked_fields=("amount",),
                           context=(ContextField("seats", "number", phrase="licensed seats"),

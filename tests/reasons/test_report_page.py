@@ -36,7 +36,8 @@ def _ranking(n: int = 6, *, no_decision: bool = True, currency: object = "EUR",
         "days_in_step": rng.uniform(0, 60, n), "stall_risk": rng.uniform(0, 1, n),
         "no_decision_risk": nd, "win_probability": win,
         "risk_change": rng.normal(0, 0.1, n), "revenue_at_risk": risk * amount,
-        "reasons": [["No next step is booked"]] * n, "next_step": "n/a"})[RANK_COLUMNS]
+        "reasons": [["No next step is booked"]] * n, "next_step": "n/a",
+        "next_best_actions": [[]] * n})[RANK_COLUMNS]
     out.attrs["basis"] = basis_for(("stall", "no_decision", "won") if no_decision
                                    else ("stall", "won"), horizon_days=horizon,
                                    warnings=("only 80 closed deals in training",))

@@ -23,8 +23,9 @@ def small_pipeline(tmp_path_factory) -> tuple[DealHistories, pd.Timestamp, pd.Da
 
 
 WEAK = TrainConfig(n_estimators=2, num_leaves=2, learning_rate=0.01, min_child_samples=400,
-                   candidates=("lightgbm",))  # no blend: the logistic regression would rescue it
-STRONG = TrainConfig(n_estimators=300)
+                   candidates=("lightgbm",),  # no blend: the logistic regression would rescue it
+                   next_steps=False)
+STRONG = TrainConfig(n_estimators=300, next_step_trees=20)  # its artifact carries next steps
 
 
 @pytest.fixture(scope="session")

@@ -30,7 +30,8 @@ def served(tmp_path_factory) -> dict[str, object]:
     simulate_to_dir(2000, 7, root / "export")
     result = ingest(root / "export", name="servetest")
     result.write(root / "canonical")
-    trained = train_pipeline(result.histories, config=TrainConfig(n_estimators=150),
+    trained = train_pipeline(result.histories,
+                             config=TrainConfig(n_estimators=150, next_step_trees=20),
                              known_until=result.export_time, n_boot=20)
     uri = f"sqlite:///{root}/mlruns/mlflow.db"
     with pytest.MonkeyPatch.context() as patch:

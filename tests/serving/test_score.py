@@ -15,8 +15,15 @@ def test_score_answers_risks_reasons_and_the_model(client, served):
         assert 0.0 <= body[key] <= 1.0
     assert body["risk_band"] in ("high", "medium", "low")
     assert body["owner"] == "Dana Reyes" and body["buyer_step"] == "solution_visualised"
-    assert body["next_best_actions"] == [] and "no next-best-action model" in body[
-        "next_best_actions_note"]
+    catalogue = served["model"].next_steps.catalogue
+    actions = body["next_best_actions"]
+    assert actions or body["next_best_actions_note"].startswith("Keep going")
+    for step in actions:  # valid at the deal's step, expected to help, with an interval
+        assert catalogue.valid(step["action"], body["buyer_step"])
+        assert step["description"] == catalogue.actions[step["action"]].description
+        assert step["lift"] >= 0.005 and step["lift_low"] <= step["lift"] <= step["lift_high"]
+        assert step["reason"].startswith("at this step")
+    assert [a["lift"] for a in actions] == sorted((a["lift"] for a in actions), reverse=True)
     assert body["model"]["version"] == served["version"]
     assert body["model"]["run_id"] == served["run_id"] and body["model"]["source"] == "pinned"
     assert body["as_of"].startswith("2024-09-01")
@@ -35,6 +42,15 @@ def test_score_equals_the_ranking_row_with_the_same_peers(client, served):
         body = answer.json()
         for key, expected in row.items():
             if key in ("rank", "next_step"):
+                continue
+            if key == "next_best_actions":
+                assert [a["action"] for a in body[key]] == [a["action"] for a in expected]
+                for got, want in zip(body[key], expected, strict=True):
+                    assert got["lift"] == pytest.approx(want["lift"], rel=1e-9, abs=1e-12)
+                    assert got["lift_low"] == pytest.approx(want["lift_low"], rel=1e-9)
+                    assert got["reason"] == want["reason"]
+                if not expected:
+                    assert body["next_best_actions_note"] == row["next_step"]
                 continue
             got = body[key]
             if isinstance(expected, float) and math.isnan(expected):

@@ -7,6 +7,7 @@ import pandas as pd
 
 from training.simulator import (
     ACTIONS,
+    STEPS,
     SimulatedPipeline,
     always,
     historic_policy,
@@ -90,3 +91,43 @@ def test_true_action_effects_per_deal(pipe: SimulatedPipeline) -> None:
     # effects vary across deals (latent modulation)
     spread = e.groupby(["action", "step", "engaged"])["effect_p_won"].std()
     assert spread["agree_evaluation_plan", "evaluation_plan", True] > 0
+
+
+def test_effects_depend_on_the_deal_state_not_only_on_its_step(pipe: SimulatedPipeline) -> None:
+    """Reaching the economic buyer helps only while none takes part; stories move low intent."""
+    from training.simulator.latent import draw_deals
+    from training.simulator.params import ECONOMIC_BUYER
+    from training.simulator.truth import deal_action_effects
+
+    idx = np.arange(2000)
+    deals = draw_deals(pipe.params, idx)
+    eff = deal_action_effects(pipe.params, deals)  # (n, 10, 7, 3)
+    step = 2  # solution_visualised, engaged: x = 4
+    eb_in = deals.engaged_at(ECONOMIC_BUYER, idx, np.full(len(idx), step))
+    reach = -eff[:, 2 * step, ACTIONS.index("reach_economic_buyer"), 2]
+    assert reach[~eb_in].mean() > 4 * max(reach[eb_in].mean(), 1e-4)
+    stories = -eff[:, 2 * 1 + 1, ACTIONS.index("share_customer_stories"), 2]  # dark, step 1
+    low = deals.intent < np.quantile(deals.intent, 0.25)
+    high = deals.intent > np.quantile(deals.intent, 0.75)
+    assert stories[low].mean() > 0 > stories[high].mean()
+
+
+def test_simulator_nba_difficulty_lookup_recovers_at_most_three_quarters(
+        pipe: SimulatedPipeline) -> None:
+    """A (step, engaged) table of TRUE effects recovers at most 75% of the full oracle's gain."""
+    from features.actions import ActionCatalogue
+    from training.simulator.latent import draw_deals
+    from training.simulator.nba_difficulty import nba_difficulty
+    from training.simulator.sf_export import deal_index_from_id
+    from training.simulator.truth import deal_action_effects
+
+    daily = pipe.truth["daily"]
+    weekly = daily[daily["day"] % 7 == 0]
+    uniq, rows = np.unique(deal_index_from_id(weekly["deal_id"].astype(str).tolist()),
+                           return_inverse=True)
+    eff = deal_action_effects(pipe.params, draw_deals(pipe.params, uniq))
+    valid = ActionCatalogue.default().valid_mask(STEPS, ACTIONS)
+    d = nba_difficulty(eff, rows, weekly["step"].to_numpy(), ~weekly["engaged"].to_numpy(), valid)
+    assert d["lookup_share_of_oracle"] <= 0.75
+    assert d["playbook_share_of_oracle"] < d["lookup_share_of_oracle"]
+    assert 0 < d["oracle_mean_nd_reduction"] < 0.05  # small effects

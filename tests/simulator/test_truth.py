@@ -83,7 +83,8 @@ def test_action_effects_table(pipe: SimulatedPipeline) -> None:
     assert len(e) == 7 * 5 * 2
     assert e[["effect_p_won", "effect_p_no_decision"]].abs().max().max() < 0.10
     won = e.set_index(["action", "step", "engaged"])["effect_p_won"]
-    # step-dependent: the evaluation plan helps at its step, not at the start
-    assert won["agree_evaluation_plan", "evaluation_plan", True] > 0.005
+    # step-dependent: the evaluation plan helps at its step, not at the start (on average: it
+    # helps little where procurement already runs a formal evaluation)
+    assert won["agree_evaluation_plan", "evaluation_plan", True] > 0.003
     assert won["agree_evaluation_plan", "curious", True] < 0
     assert won["reengage_dark_buyer", "decision", False] > 0.01

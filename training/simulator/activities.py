@@ -17,7 +17,13 @@ from __future__ import annotations
 import numpy as np
 
 from training.simulator.journey import KIND_ACTION, KIND_BUYER, KIND_PROPOSAL, KIND_SELLER, Journeys
-from training.simulator.params import ACTIONS, MAX_COMMITTEE, SimParams
+from training.simulator.params import (
+    ACTIONS,
+    COMMITTEE_REACH,
+    ECONOMIC_BUYER,
+    MAX_COMMITTEE,
+    SimParams,
+)
 from training.simulator.rng import Stream, uniform
 
 # channel -> (table, TaskSubtype or Event Type, Task Type, CallType)
@@ -106,8 +112,6 @@ _DARK_CDFS = [
     if not all(_is_event(c) for c, _, _ in g) else cdf
     for g, cdf in zip(_GROUPS, _CDFS, strict=True)
 ]
-# how many committee members are engaged at each buyer step
-_REACH = np.array([1, 2, 4, 5, 8])
 
 
 def _slot(kind: np.ndarray) -> np.ndarray:
@@ -145,9 +149,10 @@ def activity_rows(params: SimParams, j: Journeys) -> dict[str, np.ndarray]:
                 pos = np.searchsorted(cdfs, u_subj[sel], side="right")
                 subject[sel] = _OFFSETS[gi] + np.minimum(pos, len(cdfs) - 1)
     size = deals.committee_size[rows]
-    reach = np.minimum(size, _REACH[a["step"]])
+    reach = np.minimum(size, COMMITTEE_REACH[a["step"]])
     slot = np.minimum((u(1) * reach).astype(np.int64), size - 1)
-    slot = np.where((kind == KIND_ACTION + 1) & (size > 1), 1, slot)  # economic buyer
+    eb_slot = deals.slot_of(ECONOMIC_BUYER)[rows]
+    slot = np.where((kind == KIND_ACTION + 1) & (eb_slot < size), eb_slot, slot)
     is_event = IS_EVENT[subject]
     day_ts = (deals.created_day[rows] + day) * 86400
     minute = 8 * 60 + np.where(is_event, (u(2) * 28).astype(np.int64) * 15,

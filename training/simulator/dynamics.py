@@ -78,6 +78,36 @@ def log_multipliers(params: SimParams) -> np.ndarray:
     return _log_multipliers(json.dumps(params.effects, sort_keys=True))
 
 
+def effect_gates(params: SimParams, deals: Deals, rows: np.ndarray, step: np.ndarray,
+                 action: np.ndarray) -> np.ndarray:
+    """Factor on each taken action's log multipliers from the deal's state (``effect_gates``).
+
+    Example:
+        >>> import numpy as np
+        >>> from training.simulator.latent import draw_deals
+        >>> p = SimParams(seed=1, n_deals=4)
+        >>> g = effect_gates(p, draw_deals(p, np.arange(4)), np.arange(4), np.zeros(4, int),
+        ...                  np.zeros(4, int))
+        >>> bool(((g > 0) & (g < 2)).all())
+        True
+    """
+    out = np.ones(len(rows))
+    for a, name in enumerate(ACTIONS):
+        sel = action == a
+        if not sel.any():
+            continue
+        for kind, arg, value, *shift in params.effect_gates.get(name, []):
+            if kind == "latent":
+                x = float(value) * gather(deals, rows[sel], str(arg))
+                out[sel] *= 2.0 / (1.0 + np.exp(-x)) + (float(shift[0]) if shift else 0.0)
+            elif kind == "role_missing":
+                present = deals.engaged_at(int(arg), rows[sel], step[sel])
+                out[sel] *= np.where(present, float(value), 1.0)
+            else:
+                raise ValueError(f"unknown effect gate {kind!r} for action {name!r}")
+    return out
+
+
 def day_probs(
     params: SimParams,
     deals: Deals,
@@ -133,13 +163,8 @@ def day_probs(
     acted = action >= 0
     if acted.any():
         logm = log_multipliers(params)[action[acted] + 1, step[acted], dk[acted].astype(np.int64)]
-        mod = np.ones(int(acted.sum()))
-        for a, name in enumerate(ACTIONS):
-            sel = action[acted] == a
-            if sel.any():
-                latent = gather(deals, rows[acted][sel], p.effect_modulation[name])
-                mod[sel] = np.exp(p.effect_modulation_strength * latent)
-        out[acted] *= np.exp(logm * mod[:, None])
+        mod = effect_gates(params, deals, rows[acted], step[acted], action[acted])
+        out[acted] *= np.exp(params.effect_strength * logm * mod[:, None])
     total = out.sum(axis=1)
     over = total > 0.9
     if over.any():

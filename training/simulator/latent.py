@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from training.simulator.params import MAX_COMMITTEE, SimParams
+from training.simulator.params import COMMITTEE_REACH, MAX_COMMITTEE, SimParams
 from training.simulator.rng import Stream, choice, normal, uniform
 
 
@@ -47,6 +47,30 @@ class Deals:
 
     def __len__(self) -> int:
         return len(self.index)
+
+    def slot_of(self, role: int) -> np.ndarray:
+        """Committee slot holding role code ``role`` (index into ``ROLES``) in each deal.
+
+        The member in slot k takes part once the buyer step reaches ``COMMITTEE_REACH > k``;
+        a slot at or past ``committee_size`` is never part of the deal.
+
+        Example:
+            >>> d = draw_deals(SimParams(seed=1, n_deals=3), np.arange(3))
+            >>> d.slot_of(0).tolist()   # the champion is always the primary contact
+            [0, 0, 0]
+        """
+        return np.argmax(self.role_perm == role, axis=1)
+
+    def engaged_at(self, role: int, rows: np.ndarray, step: np.ndarray) -> np.ndarray:
+        """Whether the member with ``role`` is engaged in the deal at ``step`` (per element).
+
+        Example:
+            >>> d = draw_deals(SimParams(seed=1, n_deals=3), np.arange(3))
+            >>> d.engaged_at(0, np.arange(3), np.zeros(3, np.int64)).tolist()
+            [True, True, True]
+        """
+        reach = np.minimum(self.committee_size[rows], COMMITTEE_REACH[np.asarray(step)])
+        return self.slot_of(role)[rows] < reach
 
     def latent(self, name: str) -> np.ndarray:
         """Return the latent array called ``name`` (intent, urgency, budget, champion, speed).
@@ -128,12 +152,10 @@ def draw_deals(params: SimParams, index: np.ndarray) -> Deals:
     committee = np.clip(
         np.round(committee_mean + 1.4 * normal(s, idx, 0, Stream.COMMITTEE)), 1, MAX_COMMITTEE
     ).astype(np.int64)
-    # slot 0 is the champion, slot 1 the economic buyer, the rest in random order
-    keys = uniform(s, np.repeat(idx, 6), np.tile(np.arange(6), n), Stream.ROLE_ORDER).reshape(n, 6)
-    role_perm = np.concatenate(
-        [np.zeros((n, 1), np.int64), np.ones((n, 1), np.int64), 2 + np.argsort(keys, axis=1)],
-        axis=1,
-    )
+    # slot 0 is the champion (the primary contact), the other roles in random order: the
+    # economic buyer may be the second person the seller meets or one never met at all
+    keys = uniform(s, np.repeat(idx, 7), np.tile(np.arange(7), n), Stream.ROLE_ORDER).reshape(n, 7)
+    role_perm = np.concatenate([np.zeros((n, 1), np.int64), 1 + np.argsort(keys, axis=1)], axis=1)
 
     export_day = params.export_day
     created_day = export_day - 1 - (u(Stream.CREATED_DAY) * params.window_days).astype(np.int64)

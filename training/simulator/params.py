@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 # Buyer steps (index = hidden step) and the Salesforce stage each one maps to.
 STEPS: tuple[str, ...] = (
     "curious",
@@ -66,6 +68,9 @@ ROLES: tuple[str, ...] = (
     "Influencer",
 )
 MAX_COMMITTEE = 8
+ECONOMIC_BUYER, PROCUREMENT = ROLES.index("Economic Buyer"), ROLES.index("Procurement")
+#: How many committee members (slots 0..k-1) take part at each buyer step.
+COMMITTEE_REACH = np.array([1, 2, 4, 5, 8])
 SEGMENTS: tuple[str, ...] = ("SMB", "Mid-Market", "Enterprise")
 REGIONS: tuple[str, ...] = ("AMER", "EMEA", "APAC")
 DEAL_TYPES: tuple[str, ...] = ("New Business", "Expansion", "Renewal")
@@ -92,37 +97,67 @@ LOSS_REASONS_ND: tuple[str, ...] = ("No decision", "No budget", "Went dark", "Ti
 
 
 def _default_effects() -> dict[str, list[list[float]]]:
-    """Per-action multipliers: ``{action: [[step, dark, category, multiplier], ...]}``."""
+    """Per-action multipliers: ``{action: [[step, dark, category, multiplier], ...]}``.
+
+    At every step two or three actions compete, each helping a different kind of deal (see
+    :func:`_default_gates`), so the best action depends on the deal, not only on its step.
+    """
     return {
         "confirm_problem": [
-            [0, 0, FWD, 3.5], [1, 0, FWD, 3.0], [0, 0, NDC, 0.5], [1, 0, NDC, 0.5],
-            [0, 0, DRK, 0.6], [1, 0, DRK, 0.6], [3, 0, DRK, 1.3], [4, 0, DRK, 1.3],
+            [0, 0, FWD, 3.0], [0, 0, NDC, 0.5], [1, 0, FWD, 3.2], [1, 0, NDC, 0.5],
+            [4, 0, NDC, 0.45], [4, 0, WIN, 1.6], [2, 0, DRK, 1.3], [3, 0, DRK, 1.3],
+            *[[s, 1, NDC, 0.8] for s in range(N_STEPS)],
         ],
         "reach_economic_buyer": [
-            [1, 0, FWD, 2.6], [2, 0, FWD, 4.0], [2, 0, NDC, 0.6], [3, 0, LST, 0.7],
-            [0, 0, DRK, 2.0], [0, 0, FWD, 0.7],
+            [1, 0, FWD, 2.6], [1, 0, NDC, 0.7], [2, 0, FWD, 3.0], [2, 0, NDC, 0.7],
+            [3, 0, FWD, 1.8], [3, 0, LST, 0.7], [4, 0, WIN, 2.0], [0, 0, DRK, 2.0],
         ],
         "agree_evaluation_plan": [
-            [3, 0, FWD, 4.5], [3, 0, NDC, 0.35], [3, 0, DRK, 0.5], [2, 0, FWD, 1.5],
-            [0, 0, DRK, 2.2], [1, 0, DRK, 1.6],
+            [2, 0, FWD, 3.0], [2, 0, NDC, 0.5], [3, 0, FWD, 3.2], [3, 0, NDC, 0.45],
+            [3, 0, DRK, 0.6], [0, 0, DRK, 2.2], [1, 0, DRK, 1.6],
         ],
         "confirm_decision_date": [
-            [4, 0, WIN, 3.5], [4, 0, NDC, 0.35], [4, 0, DRK, 0.5], [3, 0, FWD, 1.4],
+            [3, 0, FWD, 3.0], [3, 0, NDC, 0.45], [4, 0, WIN, 3.0], [4, 0, NDC, 0.4],
             [0, 0, DRK, 1.8], [1, 0, DRK, 1.5],
         ],
         "run_evaluation": [
-            [2, 0, FWD, 2.6], [3, 0, FWD, 2.4], [2, 0, REG, 0.5], [3, 0, REG, 0.5],
+            [2, 0, FWD, 3.4], [2, 0, REG, 0.4], [3, 0, FWD, 3.2], [3, 0, REG, 0.4],
             [4, 0, LST, 0.7], [0, 0, FWD, 0.8],
         ],
         "share_customer_stories": [
-            [0, 0, FWD, 1.5], [1, 0, FWD, 1.5], [2, 0, FWD, 1.3], [4, 0, LST, 0.8],
-            [0, 1, RET, 1.5], [1, 1, RET, 1.5], [2, 1, RET, 1.5],
+            [0, 0, FWD, 3.2], [0, 0, NDC, 0.45], [1, 0, FWD, 1.8], [2, 0, FWD, 1.4],
+            [4, 0, LST, 0.8], [4, 0, WIN, 1.4],
+            *[[s, 1, RET, 5.0] for s in range(N_STEPS)],
+            *[[s, 1, NDC, 0.6] for s in range(N_STEPS)],
         ],
         "reengage_dark_buyer": [
             *[[s, 1, RET, 5.0] for s in range(N_STEPS)],
             *[[s, 1, NDC, 0.7] for s in range(N_STEPS)],
             *[[s, 0, DRK, 1.6] for s in range(N_STEPS)],
         ],
+    }
+
+
+def _default_gates() -> dict[str, list[list[Any]]]:
+    """Deal state the action effects depend on, written from the buyer journey.
+
+    - reaching the economic buyer helps only while none takes part yet;
+    - a written evaluation plan matters little once procurement runs a formal evaluation;
+    - confirming the problem and the cost of not deciding moves a buyer without urgency,
+      confirming the decision date one with urgency;
+    - an evaluation with the buying group works when the champion is strong;
+    - customer stories move a low-intent buyer, re-engaging a dark buyer works when intent
+      is high.
+    """
+    return {
+        "confirm_problem": [["latent", "urgency", -4.0, -0.5]],
+        "reach_economic_buyer": [["role_missing", ECONOMIC_BUYER, 0.1],
+                                 ["latent", "champion", 1.0]],
+        "agree_evaluation_plan": [["role_missing", PROCUREMENT, 0.2]],
+        "confirm_decision_date": [["latent", "urgency", 4.0, -0.5]],
+        "run_evaluation": [["latent", "champion", 4.0, -0.5]],
+        "share_customer_stories": [["latent", "intent", -4.0, -0.5]],
+        "reengage_dark_buyer": [["latent", "intent", 4.0, -0.5]],
     }
 
 
@@ -157,7 +192,7 @@ class SimParams:
     buyer_speed: float = 0.5  # on log speed: faster organisations reach out more often
     # daily transition base rates per step (engaged)
     fwd_base: tuple[float, ...] = (0.0324, 0.0288, 0.0259, 0.0259, 0.0)
-    won_base: float = 0.012
+    won_base: float = 0.009
     reg_base: tuple[float, ...] = (0.0, 0.0029, 0.005, 0.0058, 0.0058)
     dark_base: tuple[float, ...] = (0.0150, 0.0122, 0.0103, 0.0094, 0.0094)
     lost_base: tuple[float, ...] = (0.0018, 0.0022, 0.0032, 0.0043, 0.0072)
@@ -192,18 +227,16 @@ class SimParams:
     action_perceived_intent: float = 0.35
     action_fit_skill: float = 1.5
     effects: dict[str, list[list[float]]] = field(default_factory=_default_effects)
-    effect_modulation: dict[str, str] = field(
-        default_factory=lambda: {
-            "confirm_problem": "urgency",
-            "reach_economic_buyer": "champion",
-            "agree_evaluation_plan": "champion",
-            "confirm_decision_date": "urgency",
-            "run_evaluation": "intent",
-            "share_customer_stories": "budget",
-            "reengage_dark_buyer": "intent",
-        }
-    )
-    effect_modulation_strength: float = 0.5
+    #: What an action's effect depends on besides step and engagement: per action, gates that
+    #: scale its log multipliers. ``["latent", name, slope, shift]`` scales by ``2 sigmoid(slope
+    #: * latent) + shift`` (hidden buyer traits; a negative shift turns the action against the
+    #: deals it does not fit); ``["role_missing", role, factor]`` by ``factor`` once
+    #: the committee member with that role takes part at the deal's step (recorded in the CRM
+    #: when they show up).
+    effect_gates: dict[str, list[list[Any]]] = field(default_factory=_default_gates)
+    #: Scale of every action's log multipliers (1: as written in ``effects``): 2 makes the best
+    #: action worth a few points of final no-decision probability, as in real selling.
+    effect_strength: float = 2.0
 
     @property
     def export_epoch(self) -> int:
