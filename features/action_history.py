@@ -25,7 +25,9 @@ MS_PER_DAY = 86_400_000
 
 
 def _ms(values: object) -> np.ndarray:
-    return (pd.to_datetime(pd.Series(values), utc=True).astype("datetime64[ms, UTC]")
+    series = pd.Series(values)
+    fmt = None if pd.api.types.is_datetime64_any_dtype(series) else "ISO8601"  # mixed texts
+    return (pd.to_datetime(series, utc=True, format=fmt).astype("datetime64[ms, UTC]")
             .astype("int64").to_numpy())
 
 
@@ -38,7 +40,9 @@ def action_times(activities: pd.DataFrame, actions: Sequence[str]) -> pd.DataFra
     acts = activities[activities["action"].isin(list(actions))]
     occurred = _ms(acts["occurred_at"].to_numpy())
     if "recorded_at" in acts:
-        rec = pd.to_datetime(pd.Series(acts["recorded_at"].to_numpy()), utc=True)
+        raw = pd.Series(acts["recorded_at"].to_numpy())
+        rec = pd.to_datetime(raw, utc=True, format=None if pd.api.types.is_datetime64_any_dtype(
+            raw) else "ISO8601")
         recorded = np.where(rec.isna(), occurred, _ms(rec.fillna(pd.Timestamp(0, tz="UTC"))))
     else:
         recorded = occurred

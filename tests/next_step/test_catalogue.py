@@ -117,3 +117,13 @@ def test_the_logged_treatment_is_the_first_action_inside_the_window() -> None:
     # run_evaluation; Jan 10: Jan 20 is outside 7 days; d2: Jan 9 is 8 days out; d3: nothing.
     assert next_action(acts, snaps, names, 7).tolist() == [0, 1, -1, -1, -1]
     assert next_action(acts, snaps, names, 8).tolist() == [0, 1, -1, 2, -1]
+
+
+def test_action_times_as_texts_of_mixed_precision_are_read() -> None:
+    """Live records carry texts as sent: seconds in one, milliseconds and an offset in another."""
+    acts = pd.DataFrame({"deal_id": ["d", "d"], "action": ["confirm_problem"] * 2,
+                         "occurred_at": ["2024-01-01T00:00:00Z", "2024-01-02T12:00:00.250+00:00"],
+                         "recorded_at": [None, "2024-01-03T00:00:00Z"]})
+    got = days_since_actions(acts, ["d"], pd.to_datetime(["2024-01-04"], utc=True),
+                             ["confirm_problem"])
+    assert got[0, 0] == pytest.approx(1.5, abs=1e-6)
