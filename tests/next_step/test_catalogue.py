@@ -126,4 +126,4 @@ def test_action_times_as_texts_of_mixed_precision_are_read() -> None:
                          "recorded_at": [None, "2024-01-03T00:00:00Z"]})
     got = days_since_actions(acts, ["d"], pd.to_datetime(["2024-01-04"], utc=True),
                              ["confirm_problem"])
-    assert got[0, 0] == pytest.approx(1.5, abs=1e-6)
+    assert got[0, 0] == pytest.approx(1.5 - 0.25 / 86_400, abs=1e-9)  # 12:00:00.250
