@@ -75,17 +75,26 @@ def days_since_actions(activities: pd.DataFrame, deal_ids: Sequence[str] | np.nd
         # latest time it happened among the times known by then (a late log counts from when
         # it happened, once it is in the CRM)
         happened = one.groupby("deal_id", sort=False)["occurred_ms"].cummax().to_numpy()
-        pos, hit = _last_before(one["deal_id"].to_numpy(), one["ms"].to_numpy(), ids, at)
+        pos, hit = nearest_event(one["deal_id"].to_numpy(), one["ms"].to_numpy(), ids, at)
         out[:, code] = np.where(hit, (at - happened[np.maximum(pos, 0)]) / MS_PER_DAY, np.inf)
     return out
 
 
-def _last_before(deal: np.ndarray, ms: np.ndarray, ids: np.ndarray, at: np.ndarray
-                 ) -> tuple[np.ndarray, np.ndarray]:
-    """Position of the same deal's latest ``ms`` at or before ``at``, and whether there is one.
+def nearest_event(deal: np.ndarray, ms: np.ndarray, ids: np.ndarray, at: np.ndarray, *,
+                  after: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Per query (deal id, time): the same deal's nearest event, and whether there is one.
 
-    ``deal``/``ms`` are sorted by deal, then time.  One sorted composite key (deal code,
-    time), so a million queries are one searchsorted.
+    Nearest is the latest at or before ``at`` (``after=True``: the first strictly after); the
+    position of a miss means nothing.  One sorted composite key (deal code, time), so a
+    million queries are one searchsorted.
+
+    Example:
+        >>> deal, ms = np.array(["d", "d", "e"]), np.array([10, 20, 5])
+        >>> pos, hit = nearest_event(deal, ms, np.array(["d", "d", "f"]), np.array([15, 20, 0]))
+        >>> pos[hit].tolist(), hit.tolist()
+        ([0, 1], [True, True, False])
+        >>> nearest_event(deal, ms, np.array(["d", "d"]), np.array([15, 20]), after=True)[1]
+        array([ True, False])
     """
     names = np.unique(np.concatenate([deal, ids]))
     base = min(int(ms.min()), int(at.min()))
@@ -96,6 +105,9 @@ def _last_before(deal: np.ndarray, ms: np.ndarray, ids: np.ndarray, at: np.ndarr
     keys = np.searchsorted(names, deal).astype(np.int64) * shift + (ms - base)
     order = np.argsort(keys, kind="stable")
     query_code = np.searchsorted(names, ids).astype(np.int64)
-    k = np.searchsorted(keys[order], query_code * shift + (at - base), side="right") - 1
-    hit = (k >= 0) & (keys[order][np.maximum(k, 0)] // shift == query_code)
-    return order[np.maximum(k, 0)], hit
+    k = np.searchsorted(keys[order], query_code * shift + (at - base), side="right")
+    k = k if after else k - 1
+    inside = (k >= 0) & (k < len(keys))
+    at_k = np.clip(k, 0, len(keys) - 1)
+    hit = inside & (keys[order][at_k] // shift == query_code)
+    return order[at_k], hit

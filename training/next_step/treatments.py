@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from features.action_history import MS_PER_DAY, action_times
+from features.action_history import MS_PER_DAY, action_times, nearest_event
 
 NO_ACTION = -1
 
@@ -37,21 +37,10 @@ def next_action(activities: pd.DataFrame, snapshots: pd.DataFrame, actions: Sequ
     taken = action_times(activities, actions)
     if not len(taken) or not len(snapshots):
         return out
-    taken = taken.sort_values(["deal_id", "occurred_ms"], kind="stable")
-    deal = taken["deal_id"].to_numpy()
-    ms = taken["occurred_ms"].to_numpy()
     ids = snapshots["deal_id"].astype("str").to_numpy()
-    at = (snapshots["as_of"].astype("datetime64[ms, UTC]").astype("int64").to_numpy())
-    names = np.unique(np.concatenate([deal, ids]))
-    base = min(int(ms.min()), int(at.min()))
-    shift = 1 << (max(int(ms.max()), int(at.max())) - base + 1).bit_length()
-    keys = np.searchsorted(names, deal).astype(np.int64) * shift + (ms - base)
-    order = np.argsort(keys, kind="stable")
-    keys, codes = keys[order], taken["code"].to_numpy()[order]
-    q = np.searchsorted(names, ids).astype(np.int64)
-    k = np.searchsorted(keys, q * shift + (at - base), side="right")
-    inside = k < len(keys)
-    found = keys[np.minimum(k, len(keys) - 1)]
-    hit = inside & (found // shift == q) & (found % shift + base <= at + window_days * MS_PER_DAY)
-    out[hit] = codes[np.minimum(k, len(keys) - 1)][hit]
+    at = snapshots["as_of"].astype("datetime64[ms, UTC]").astype("int64").to_numpy()
+    occurred = taken["occurred_ms"].to_numpy()
+    pos, hit = nearest_event(taken["deal_id"].to_numpy(), occurred, ids, at, after=True)
+    hit &= occurred[pos] <= at + window_days * MS_PER_DAY
+    out[hit] = taken["code"].to_numpy()[pos][hit]
     return out
