@@ -15,6 +15,11 @@ On a simulated pipeline (default 20k deals, seed 1):
 3. The off-policy DR estimate of the recommender's P(no decision) against its true value on the
    same final-outcome test rows: the logged rate minus the true effect difference between the
    recommended and the logged actions.
+4. A forward replay of whole deals (:mod:`training.next_step.forward_replay`): the test deals
+   open at the test window's start are re-simulated while the seller follows, at weekly reviews,
+   the recommender (scoring the CRM export the replay writes that morning), a random valid
+   action or the oracle, against the historic seller: no-decision rate, win rate and median
+   days to decision, differences with deal-bootstrap 95 % intervals.
 
 Prints figures and, last, one JSON line.
 
@@ -33,13 +38,19 @@ import numpy as np
 import pandas as pd
 
 
-def run(n_deals: int, seed: int, workdir: Path, trees: int) -> dict[str, object]:
+def run(n_deals: int, seed: int, workdir: Path, trees: int, replay_weeks: int = 26,
+        replay_deals: int = 3000) -> dict[str, object]:
     from bench_models import load_truth, simulate_canonical
     from lightgbm import LGBMRegressor
 
     from features.histories import DealHistories
     from training.model import TrainConfig
-    from training.next_step.evaluation import LoggedTest, off_policy_metrics, policy_codes
+    from training.next_step.evaluation import (
+        LoggedTest,
+        off_policy_metrics,
+        policy_choice,
+        policy_codes,
+    )
     from training.next_step.ground_truth import (
         MATERIAL,
         baseline_policies,
@@ -87,7 +98,11 @@ def run(n_deals: int, seed: int, workdir: Path, trees: int) -> dict[str, object]
     gtr = {k: getattr(g_train, k)[g_train.known] for k in ("nd", "won", "step", "dark")}
     x_test = model._matrix(test[model.feature_names_])
     x_train = model._matrix(train[model.feature_names_])
-    rec_codes, _ = policy_codes(nsm, test, x_test, histories.activities)
+    choice = policy_choice(nsm, test, x_test, histories.activities)
+    rec_codes = choice.codes
+    shown = rec_codes >= 0  # what a seller is told the recommended action will do, and does
+    est_shown = float(choice.lift[shown, rec_codes[shown]].mean()) if shown.any() else 0.0
+    true_shown = float(gt["nd"][shown, rec_codes[shown]].mean()) if shown.any() else 0.0
     steps = list(model.categories_.get("current_step", [])) or sorted(
         set(test["current_step"].astype(str)))
     step_test = pd.Index(steps).get_indexer(test["current_step"].astype(str))
@@ -136,6 +151,8 @@ def run(n_deals: int, seed: int, workdir: Path, trees: int) -> dict[str, object]
     ope = off_policy_metrics(logs, n_actions, seed=seed)
     m = {**m, **ope}
     dr = ope["next_step.ope.dr"]
+    replay = _forward_replay(model, params, split.test, replay_weeks, replay_deals, seed,
+                             started)
     covers = ope["next_step.ope.dr.ci_low"] <= true_value <= ope["next_step.ope.dr.ci_high"]
     return {
         "n_deals": n_deals, "seed": seed, "test_snapshots": len(test),
@@ -159,8 +176,29 @@ def run(n_deals: int, seed: int, workdir: Path, trees: int) -> dict[str, object]
         "ope_true_value": true_value, "ope_dr_error": dr - true_value,
         "ope_dr_ci_covers_truth": bool(covers),
         "risk_nd_auc": m.get("test.no_decision.roc_auc"),
+        "recommended_estimated_lift": est_shown, "recommended_true_lift": true_shown,
+        "lift_calibration": {k: m.get(f"next_step.lift_calibration.{k}") for k in (
+            "slope", "slope.ci_low", "slope.ci_high", "mean_estimated", "mean_realised")},
+        "forward_replay": replay,
         "train_s": time.perf_counter() - started,
     }
+
+
+def _forward_replay(model, params, test: pd.DataFrame, weeks: int, max_deals: int, seed: int,
+                    started: float) -> dict[str, object]:
+    """Weekly reviews from the test window's start on up to ``max_deals`` of its deals."""
+    from training.next_step.forward_replay import forward_replay, summarise
+
+    start = pd.Timestamp(test["as_of"].min())
+    ids = np.array(sorted(set(test["deal_id"].astype(str))), dtype=object)
+    rng = np.random.default_rng(seed)
+    ids = ids[np.sort(rng.choice(len(ids), min(len(ids), max_deals), replace=False))]
+    t0 = time.perf_counter()
+    outcomes = forward_replay(model, params, ids.tolist(), start, weeks=weeks, seed=seed,
+                              progress=lambda s: print(f"   [{time.perf_counter() - started:6.0f}"
+                                                       f"s] replay {s}", flush=True))
+    return {"start": start.isoformat(), "weeks": weeks, "seconds": time.perf_counter() - t0,
+            **summarise(outcomes, seed=seed)}
 
 
 def _one_row_per_snapshot(part: pd.DataFrame) -> pd.DataFrame:
@@ -196,6 +234,26 @@ def show(r: dict[str, object]) -> None:
         f"{k} {v:.4f}" for k, v in r["ope"].items()) + f"; DR 95% CI "
         f"[{r['ope_dr_ci'][0]:.4f}, {r['ope_dr_ci'][1]:.4f}], true {r['ope_true_value']:.4f}, "
         f"error {r['ope_dr_error']:+.4f}, covers: {r['ope_dr_ci_covers_truth']}")
+    print(f"   the recommended action's lift as shown {100 * r['recommended_estimated_lift']:.2f}"
+          f" pt, truly {100 * r['recommended_true_lift']:.2f} pt; lift calibration slope on the "
+          f"test logs {r['lift_calibration']['slope']:.2f}")
+    fr = r["forward_replay"]
+    print(f"   forward replay: {fr['historic']['deals']:,.0f} deals open on {fr['start'][:10]}, "
+          f"{fr['weeks']} weekly reviews, then run to their decision ({fr['seconds']:.0f} s)")
+    print(f"   {'policy':14s} {'no decision':>12s} {'minus historic (95% CI)':>26s} "
+          f"{'won':>8s} {'minus historic (95% CI)':>26s} {'median days':>12s}")
+    for k in ("historic", "recommender", "random_valid", "oracle"):
+        v = fr[k]
+
+        def ci(key: str, v: dict = v) -> str:
+            if f"{key}_diff" not in v:
+                return ""
+            return (f"{100 * v[key + '_diff']:+.1f} [{100 * v[key + '_diff_ci_low']:+.1f}, "
+                    f"{100 * v[key + '_diff_ci_high']:+.1f}]")
+
+        print(f"   {k:14s} {100 * v['no_decision_rate']:10.1f} % {ci('no_decision_rate'):>26s} "
+              f"{100 * v['win_rate']:6.1f} % {ci('win_rate'):>26s} "
+              f"{v['median_days_to_decision']:12.0f}")
 
 
 def main() -> None:
@@ -203,11 +261,14 @@ def main() -> None:
     ap.add_argument("--deals", type=int, default=20_000)
     ap.add_argument("--seeds", default="1", help="comma-separated seeds (first = headline)")
     ap.add_argument("--trees", type=int, default=100, help="causal-forest trees per action")
+    ap.add_argument("--replay-weeks", type=int, default=26, help="forward replay: weekly reviews")
+    ap.add_argument("--replay-deals", type=int, default=3000,
+                    help="forward replay: test deals sampled (those open at the start replay)")
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/dealrisk-bench"))
     args = ap.parse_args()
     runs = []
     for seed in (int(s) for s in args.seeds.split(",")):
-        r = run(args.deals, seed, args.workdir, args.trees)
+        r = run(args.deals, seed, args.workdir, args.trees, args.replay_weeks, args.replay_deals)
         show(r)
         runs.append(r)
     head = dict(runs[0])
@@ -216,7 +277,9 @@ def main() -> None:
                                             "observable_oracle_gain_recovered",
                                             "beats_all_baselines", "beats_step_oracle",
                                             "top_action_agreement", "ope_dr_error",
-                                            "ope_dr_ci_covers_truth")} for r in runs]
+                                            "ope_dr_ci_covers_truth")}
+                         | {"replay_nd_diff": r["forward_replay"]["recommender"][
+                             "no_decision_rate_diff"]} for r in runs]
     print(json.dumps(head, default=float))
 
 

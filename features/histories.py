@@ -84,6 +84,21 @@ class DealHistories:
         """Number of rows in each table."""
         return {name: len(frame) for name, frame in self.tables().items()}
 
+    def for_deals(self, deal_ids: Sequence[str]) -> DealHistories:
+        """The histories of ``deal_ids`` only (every table's rows of those deals).
+
+        Example:
+            >>> h = DealHistories.from_records({"deals": [
+            ...     {"deal_id": d, "account_id": "a", "owner_id": "o", "amount": 1.0,
+            ...      "created_at": "2024-01-01T00:00:00Z"} for d in ("d1", "d2")]})
+            >>> h.for_deals(["d2"]).deals["deal_id"].tolist()
+            ['d2']
+        """
+        keep = set(map(str, deal_ids))
+        tables = {name: frame[frame["deal_id"].astype("str").isin(keep)].reset_index(drop=True)
+                  for name, frame in self.tables().items()}
+        return DealHistories(**tables, profile=self.profile)
+
     def conformed(self) -> DealHistories:
         """A copy with every table cast to exactly the contract's columns and dtypes.
 

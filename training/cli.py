@@ -20,6 +20,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import sys
@@ -394,9 +395,14 @@ def _read_truth(truth: Path | None) -> pd.DataFrame | None:
     if not path.is_file():
         raise CliError(f"--truth {truth} has no daily.parquet; {hint}")
     try:
-        return pd.read_parquet(path)
+        daily = pd.read_parquet(path)
+        params = truth / "params.json"
+        if params.is_file():  # the simulation: exact state matching and true action effects
+            daily.attrs["params"] = json.loads(params.read_text())
+            daily.attrs["seed"] = daily.attrs["params"].get("seed")
     except (OSError, ValueError) as exc:
         raise CliError(f"--truth {truth}: cannot read {path.name} ({exc}); {hint}") from None
+    return daily
 
 
 # ------------------------------------------------------------------------------------- rank

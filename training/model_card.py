@@ -100,4 +100,19 @@ def next_steps_section(model: object, m: dict[str, float]) -> list[str]:
                      f"the recommendations, doubly robust {m['next_step.ope.dr']:.3f} (95% CI "
                      f"{m['next_step.ope.dr.ci_low']:.3f}-{m['next_step.ope.dr.ci_high']:.3f}) "
                      f"vs {m['next_step.logged_no_decision']:.3f} logged.")
+    if "next_step.lift_calibration.slope" in m:
+        lines.append(f"- Lift calibration on the test window (doubly robust readings binned by "
+                     f"estimate; 1 = calibrated, 0 = no better than chance at telling deals "
+                     f"apart): slope {m['next_step.lift_calibration.slope']:.2f} (95% CI "
+                     f"{m['next_step.lift_calibration.slope.ci_low']:.2f} to "
+                     f"{m['next_step.lift_calibration.slope.ci_high']:.2f}); mean estimated "
+                     f"{100 * m['next_step.lift_calibration.mean_estimated']:.1f} points, "
+                     f"read from the logs {100 * m['next_step.lift_calibration.mean_realised']:.1f}"
+                     " points.")
+    if "next_step.truth.recommended_nd_reduction" in m:
+        lines.append(f"- Simulator truth: what it recommends truly lowers P(no decision) by "
+                     f"{100 * m['next_step.truth.recommended_nd_reduction']:.2f} points on "
+                     f"average (the oracle: {100 * m['next_step.truth.oracle_nd_reduction']:.2f});"
+                     f" estimated vs true effect correlation "
+                     f"{m['next_step.truth.snapshot_corr']:.2f} per snapshot.")
     return [*lines, ""]

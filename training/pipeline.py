@@ -84,6 +84,8 @@ class TrainResult:
     warnings: list[str] = field(default_factory=list)
     #: What the leak guard found in the training window (``training.leakage.LeakFinding``).
     leaks: list = field(default_factory=list)
+    #: The test window's logs the next steps were valued on (``LoggedTest``; None without).
+    next_step_logs: object | None = None
 
 
 def evaluate_model(model: DealRiskModel, holdout: pd.DataFrame) -> dict[str, float]:
@@ -123,7 +125,9 @@ def train_pipeline(histories: DealHistories, *, config: TrainConfig | None = Non
 
     ``known_until`` is the export time (labels need their horizon to end before it);
     ``truth_daily`` (simulator ``truth/daily.parquet``, ``attrs["seed"]`` = the simulation seed
-    for exact state matching) adds oracle metrics; ``progress`` receives stage names.  Before
+    for exact state matching, ``attrs["params"]`` = its ``params.json``) adds oracle metrics and,
+    with the parameters, the next steps' true vs estimated effects; ``progress`` receives stage
+    names.  Before
     training, the leak guard scans the training window (:func:`training.leakage.find_leaks`).
     Targets the data cannot carry are skipped with a warning; a target whose test window lacks
     a class gets no test figures (never a NaN metric).
@@ -193,23 +197,40 @@ def train_pipeline(histories: DealHistories, *, config: TrainConfig | None = Non
             p = oracle[f"p_{target}"].to_numpy()
             metrics.update(score_metrics("oracle", test, {target: p}))
             scores[target]["oracle"] = p
+    next_steps = None
     if cfg.next_steps:
         from training.next_step.evaluation import train_next_steps
 
         say("next steps")
-        metrics.update(train_next_steps(model, histories, split.train, test,
-                                        window_days=cfg.next_step_window_days,
-                                        trees=cfg.next_step_trees,
-                                        max_rows=cfg.next_step_max_rows, seed=cfg.seed,
-                                        progress=say))
+        next_steps = train_next_steps(model, histories, split.train, test,
+                                      window_days=cfg.next_step_window_days,
+                                      trees=cfg.next_step_trees,
+                                      max_rows=cfg.next_step_max_rows, seed=cfg.seed,
+                                      truth=_simulation_truth(truth_daily),
+                                      held_out=pd.concat([split.valid, split.calib],
+                                                         ignore_index=True),
+                                      progress=say)
+        metrics.update(next_steps.metrics)
     say("plots")
     figures = _figures(model, test, scores)
+    if next_steps is not None:
+        figures.update(next_steps.figures)
     holdout = test[holdout_columns(model.schema)].reset_index(drop=True)
     data = _lineage(histories, known_until, rows, parts, split.windows, split.dropped_rows)
     model.warnings = tuple(warnings)
     model.freeze_peers(PeerStats.from_histories(histories), known_until)
     return TrainResult(model=model, metrics=metrics, figures=figures, params=cfg.to_params(),
-                       data=data, holdout=holdout, warnings=warnings, leaks=leaks)
+                       data=data, holdout=holdout, warnings=warnings, leaks=leaks,
+                       next_step_logs=None if next_steps is None else next_steps.logs)
+
+
+def _simulation_truth(truth_daily: pd.DataFrame | None) -> tuple[object, pd.DataFrame] | None:
+    """(simulation parameters, daily truth) when the truth carries its ``params.json``."""
+    if truth_daily is None or not isinstance(truth_daily.attrs.get("params"), dict):
+        return None
+    from training.simulator.params import SimParams
+
+    return SimParams.from_dict(truth_daily.attrs["params"]), truth_daily
 
 
 def labelled_rows(histories: DealHistories, *, config: TrainConfig, known_until: pd.Timestamp,

@@ -33,7 +33,7 @@ import pickle
 import subprocess
 import tempfile
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -179,13 +179,15 @@ def log_training(result: TrainResult, *, run_name: str | None = None,
         mean_auc = mean_test_auc(result.metrics, model.targets)
         decision = Promotion("", None, "", ())
         if register:
-            decision = promote(version, result.holdout, result.metrics, model)
+            decision = promote(version, result.holdout, result.metrics, model,
+                               result.next_step_logs)
             mlflow.set_tag("alias", decision.alias)
             mlflow.set_tag("alias.compared_on", ", ".join(decision.compared_on) or "none")
             if decision.note:
                 mlflow.set_tag("alias.note", decision.note)
             if decision.champion_auc is not None:
                 mlflow.log_metric("champion_on_holdout.mean_auc", decision.champion_auc)
+            mlflow.log_metrics({k: v for k, v in decision.metrics.items() if _finite(v)})
         if _finite(mean_auc):
             mlflow.log_metric("mean_auc", mean_auc)
     return TrackedRun(run.info.run_id, version, decision.alias, mean_auc, decision.champion_auc,
@@ -200,6 +202,8 @@ class Promotion:
     champion_auc: float | None
     note: str
     compared_on: tuple[str, ...]
+    #: ``next_step.dr_vs_champion[.ci_low|.ci_high]`` when the recommendations were compared.
+    metrics: dict[str, float] = field(default_factory=dict)
 
 
 def mean_test_auc(metrics: dict[str, float], targets: tuple[str, ...]) -> float:
@@ -215,13 +219,19 @@ def mean_test_auc(metrics: dict[str, float], targets: tuple[str, ...]) -> float:
 
 
 def promote(version: str, holdout: pd.DataFrame, metrics: dict[str, float],
-            model: DealRiskModel) -> Promotion:
+            model: DealRiskModel, next_step_logs: object | None = None) -> Promotion:
     """Give ``version`` its pipeline's champion alias if it beats the champion on ``holdout``.
 
     Both are scored on the same holdout rows, on the targets both have and both could evaluate
     there (``compared_on``).  Otherwise the version gets ``challenger``; also when the champion
     cannot score the new version's pipeline (other context fields, features its export cannot
     give) or shares no evaluable target: then it is not compared, and ``note`` says why.
+
+    The recommendations are compared too, on the run's logged test window
+    (``next_step_logs``, :func:`training.next_step.evaluation.recommendation_difference`): a
+    version with the better risk AUC stays challenger when following its next steps would give
+    significantly more no decisions than following the champion's (the DR difference's 95 %
+    interval above zero).
     """
     from training.pipeline import evaluate_model
 
@@ -249,12 +259,36 @@ def promote(version: str, holdout: pd.DataFrame, metrics: dict[str, float],
         return Promotion("challenger", None, f"the champion (version {current.version}) and "
                          "this version share no target both could evaluate: not compared", ())
     ours, champion_auc = mean_test_auc(metrics, common), mean_test_auc(theirs, common)
-    alias = "champion" if ours > champion_auc else "challenger"
-    client.set_registered_model_alias(name, alias, version)
     skipped = [t for t in model.targets if t not in common]
-    note = (f"compared on {', '.join(common)} only ({', '.join(skipped)}: not evaluable by both)"
-            if skipped else "")
-    return Promotion(alias, champion_auc, note, common)
+    notes = [f"compared on {', '.join(common)} only ({', '.join(skipped)}: not evaluable by "
+             "both)"] if skipped else []
+    worse_steps, rec_metrics, rec_note = _compare_recommendations(model, champion,
+                                                                  next_step_logs)
+    notes += [rec_note] if rec_note else []
+    alias = "champion" if ours > champion_auc and not worse_steps else "challenger"
+    client.set_registered_model_alias(name, alias, version)
+    return Promotion(alias, champion_auc, "; ".join(notes), common, rec_metrics)
+
+
+def _compare_recommendations(model: DealRiskModel, champion: DealRiskModel,
+                             logs: object | None) -> tuple[bool, dict[str, float], str]:
+    """Whether the new version's next steps are significantly worse; metrics; a note."""
+    from training.next_step.evaluation import recommendation_difference
+
+    if logs is None:
+        return False, {}, ("next steps not compared: this run has no logged test window"
+                           if model.next_steps is not None else "")
+    diff, why = recommendation_difference(model, champion, logs, seed=model.config.seed)
+    if diff is None:
+        return False, {}, f"next steps not compared: {why}"
+    metrics = {"next_step.dr_vs_champion": diff.estimate,
+               "next_step.dr_vs_champion.ci_low": diff.ci_low,
+               "next_step.dr_vs_champion.ci_high": diff.ci_high}
+    span = (f"P(no decision) {100 * diff.estimate:+.1f} points [{100 * diff.ci_low:+.1f}, "
+            f"{100 * diff.ci_high:+.1f}] against the champion's")
+    if diff.ci_low > 0:
+        return True, metrics, f"kept challenger: following its next steps gives {span}"
+    return False, metrics, f"next steps: {span}"
 
 
 def load_model(uri: str) -> DealRiskModel:

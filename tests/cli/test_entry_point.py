@@ -77,6 +77,16 @@ def test_demo_as_the_makefile_runs_it(tmp_path: Path):
     open_deals = pd.read_parquet(tmp_path / "canonical" / "deals.parquet").outcome.isna().sum()
     assert len(ranking) == open_deals and ranking.revenue_at_risk.is_monotonic_decreasing
     assert (tmp_path / "report" / "ranking.html").stat().st_size > 10_000
+    # --truth brings the simulation's parameters: the run logs true vs estimated effects
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=tracking_env(tmp_path)["MLFLOW_TRACKING_URI"])
+    (found,) = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    plots = {a.path for a in client.list_artifacts(found.info.run_id, "plots")}
+    assert "oracle.no_decision.roc_auc" in found.data.metrics
+    assert {"plots/next_steps_lift_calibration.png",
+            "plots/next_steps_true_vs_estimated.png"} <= plots
+    assert "next_step.truth.recommended_nd_reduction" in found.data.metrics
 
 
 def test_simulate_writes_parquet_too(tmp_path: Path):

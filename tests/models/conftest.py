@@ -31,7 +31,8 @@ def sim(tmp_path_factory: pytest.TempPathFactory) -> Sim:
     simulate_to_dir(3000, seed=7, out_dir=out, fmt="parquet")
     result = ingest(out)
     truth = pd.read_parquet(out / "truth" / "daily.parquet")
-    truth.attrs["seed"] = json.loads((out / "truth" / "params.json").read_text())["seed"]
+    truth.attrs["params"] = json.loads((out / "truth" / "params.json").read_text())
+    truth.attrs["seed"] = truth.attrs["params"]["seed"]
     return Sim(result.histories, result.export_time, truth)
 
 

@@ -13,6 +13,7 @@ from training.next_step.off_policy import (
     PolicyValue,
     direct_method,
     doubly_robust,
+    dr_difference,
     evaluate_policy,
     ips,
     snips,
@@ -189,6 +190,31 @@ def test_ips_snips_dr_cover_the_true_value(bandit, policy) -> None:
     # the same DM with the true outcome model is unbiased (the bias is the model's)
     exact = direct_method(policy[x], MU[x])
     assert exact.ci_low <= truth <= exact.ci_high
+
+
+def test_dr_difference_by_hand_is_the_difference_of_the_two_dr_values() -> None:
+    # DR(PI) on the toy log: DM terms [0.28, 0.18, 0.9, 0.55]; corrections w (y - q(a_i)):
+    # [0.4 * 0.4, 3.2 * -0.1, 0, 1.25 * 0.3] = [0.16, -0.32, 0, 0.375] -> terms
+    # [0.44, -0.14, 0.9, 0.925], mean 0.53125.  Always action 0: DM [0.6, 0.5, 0.9, 0.7],
+    # w = [2, 0, 0, 2.5], corrections [0.8, 0, 0, 0.75] -> terms [1.4, 0.5, 0.9, 1.45], 1.0625
+    always_0 = np.tile([1.0, 0.0], (4, 1))
+    assert doubly_robust(A, P, Y, PI, Q).estimate == pytest.approx(0.53125)
+    assert doubly_robust(A, P, Y, always_0, Q).estimate == pytest.approx(1.0625)
+    d = dr_difference(A, P, Y, PI, always_0, Q)
+    assert d.estimate == pytest.approx(0.53125 - 1.0625)
+    assert dr_difference(A, P, Y, PI, PI, Q).estimate == 0.0
+
+
+def test_dr_difference_covers_the_true_difference_and_is_narrower_paired(bandit) -> None:
+    x, a, y = bandit
+    truth = true_value(DETERMINISTIC) - true_value(STOCHASTIC)  # 0.42 - 0.433
+    q = MU[x]
+    d = dr_difference(a, PI0[x, a], y, DETERMINISTIC[x], STOCHASTIC[x], q)
+    assert d.ci_low <= truth <= d.ci_high, (d, truth)
+    one = doubly_robust(a, PI0[x, a], y, DETERMINISTIC[x], q)
+    assert d.ci_high - d.ci_low < one.ci_high - one.ci_low
+    with pytest.raises(ValueError, match="rows, expected"):
+        dr_difference(a, PI0[x, a], y, DETERMINISTIC[x], STOCHASTIC[x][:10], q)
 
 
 def test_dr_is_right_when_only_the_outcome_model_is(bandit) -> None:

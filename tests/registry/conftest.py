@@ -1,5 +1,6 @@
 """A small simulated pipeline, ingested and cached once per test session, and isolated MLflow."""
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -19,6 +20,8 @@ def small_pipeline(tmp_path_factory) -> tuple[DealHistories, pd.Timestamp, pd.Da
     result = ingest(root / "export")
     result.write(root / "canonical")
     truth = pd.read_parquet(root / "export" / "truth" / "daily.parquet")
+    truth.attrs["params"] = json.loads((root / "export" / "truth" / "params.json").read_text())
+    truth.attrs["seed"] = truth.attrs["params"]["seed"]
     return result.histories, result.export_time, truth, root
 
 

@@ -65,7 +65,8 @@ def test_promotion_compares_only_targets_both_can_evaluate(trained, isolated_mlf
     second = log_training(trained["strong"])
     assert first.model_name == second.model_name
     assert second.compared_on == ("stall", "won")
-    assert second.note == "compared on stall, won only (no_decision: not evaluable by both)"
+    assert second.note.startswith(
+        "compared on stall, won only (no_decision: not evaluable by both)")
     assert second.alias == "champion" and second.champion_mean_auc is not None
     run = mlflow.get_run(second.run_id)
     assert run.data.tags["alias.compared_on"] == "stall, won"
@@ -93,6 +94,13 @@ def test_run_logs_everything_needed(trained, isolated_mlflow):
     client = mlflow.MlflowClient()
     plots = {a.path for a in client.list_artifacts(tracked.run_id, "plots")}
     assert any("roc" in p for p in plots) and any("reliab" in p for p in plots)
+    assert {"plots/next_steps_lift_calibration.png",
+            "plots/next_steps_true_vs_estimated.png"} <= plots  # the simulator's truth is known
+    m = run.data.metrics
+    assert -1.0 <= m["next_step.truth.snapshot_corr"] <= 1.0
+    assert m["next_step.truth.oracle_nd_reduction"] >= m["next_step.truth.recommended_nd_reduction"]
+    assert m["next_step.truth.recommended_nd_reduction"] > 0  # its picks truly help on average
+    assert m["next_step.lift_calibration.slope.ci_low"] <= m["next_step.lift_calibration.slope"]
     snapshot = json.loads(mlflow.artifacts.load_text(
         f"runs:/{tracked.run_id}/data/snapshot.json"))
     assert snapshot["digest"] == run.data.tags["data.sha256"]
@@ -108,3 +116,42 @@ def test_run_logs_everything_needed(trained, isolated_mlflow):
     assert list(scored.columns[:3]) == ["stall_risk", "no_decision_risk", "won_risk"]
     assert scored["no_decision_risk"].between(0, 1).all()
     assert scored["reasons"].str.len().gt(0).any()
+
+
+def test_a_better_risk_model_with_worse_next_steps_stays_challenger(trained, isolated_mlflow):
+    """The champion/challenger rule compares recommendation value too (off-policy, paired)."""
+    import numpy as np
+
+    setup_tracking()
+    strong = trained["strong"]
+    nsm = strong.model.next_steps
+    # the champion: the weak risk model carrying next steps ranked by their win gain instead
+    by_wins = copy.copy(nsm)
+    by_wins.effects = copy.copy(nsm.effects)
+    by_wins.effects.targets = ("won",)
+    champion = copy.copy(trained["weak"])
+    champion.model = copy.copy(champion.model)
+    champion.model.next_steps = by_wins
+    first = log_training(champion)
+    assert first.alias == "champion"
+
+    # logs in which exactly the strong model's own picks end in no decision
+    logs = copy.copy(strong.next_step_logs)
+    k = len(nsm.catalogue.names) + 1
+    logs.q_hat = np.eye(k)[logs.recommended + 1]
+    logs.outcome = logs.q_hat[np.arange(len(logs.outcome)), logs.logged + 1]
+    doctored = copy.copy(strong)
+    doctored.next_step_logs = logs
+    second = log_training(doctored)
+    assert second.mean_auc > second.champion_mean_auc  # the better risk model ...
+    assert second.alias == "challenger"  # ... kept out by its next steps
+    assert "kept challenger: following its next steps gives P(no decision) +" in second.note
+    metrics = mlflow.get_run(second.run_id).data.metrics
+    assert metrics["next_step.dr_vs_champion.ci_low"] > 0
+
+    # the real logs: the difference is measured and logged, whatever its sign
+    third = log_training(strong)
+    metrics = mlflow.get_run(third.run_id).data.metrics
+    low, mid, high = (metrics[f"next_step.dr_vs_champion{s}"] for s in (".ci_low", "", ".ci_high"))
+    assert low <= mid <= high
+    assert third.alias == ("challenger" if low > 0 else "champion")

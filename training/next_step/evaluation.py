@@ -9,7 +9,13 @@ the logged (historic) rate.  That is how a user without ground truth judges it.
 Metric keys: ``next_step.fit_seconds``, ``next_step.fit_rows``,
 ``next_step.recommend_share`` (test snapshots with a recommendation),
 ``next_step.logged_no_decision`` and ``next_step.ope.<ips|snips|dm|dr>[.ci_low|.ci_high]``
-(P(no decision) under the recommender), ``next_step.ope.dr_lift`` (logged minus DR value).
+(P(no decision) under the recommender), ``next_step.ope.dr_lift`` (logged minus DR value),
+``next_step.lift_calibration.<slope|slope.ci_low|slope.ci_high|mean_estimated|mean_realised|
+error>`` (:mod:`training.next_step.lift_checks`) and, on a simulated pipeline with its truth,
+``next_step.truth.<snapshot_corr|cell_corr|recommended_nd_reduction|oracle_nd_reduction|
+snapshots>``.  Figures: ``next_steps_lift_calibration.png`` and, with the truth,
+``next_steps_true_vs_estimated.png``.  :func:`recommendation_difference` is what the
+champion/challenger rule compares.
 
 Example:
     >>> sorted(OPE_NAMES)
@@ -36,7 +42,12 @@ OPE_NAMES = ("ips", "snips", "dm", "dr")
 
 @dataclass
 class LoggedTest:
-    """Test snapshots with a final outcome: features, logged action, outcome, propensities."""
+    """Test snapshots with a final outcome: features, logged action, outcome, propensities.
+
+    ``lift`` / ``usable`` (m, A): the recommender's estimated no-decision reductions and where
+    it could recommend (valid, off cool-down, not abstained); ``days_since`` (m, A): days since
+    each action (its cool-down input); ``q_hat`` (m, 1 + A): cross-fitted outcome model.
+    """
 
     rows: pd.DataFrame
     x: np.ndarray
@@ -44,21 +55,56 @@ class LoggedTest:
     outcome: np.ndarray  # 1 = ended in no decision
     propensity: np.ndarray  # (m, 1 + A)
     recommended: np.ndarray  # codes, -1 = keep going
+    lift: np.ndarray | None = None
+    usable: np.ndarray | None = None
+    days_since: np.ndarray | None = None
+    q_hat: np.ndarray | None = None
+
+
+@dataclass
+class PolicyChoice:
+    """What the recommender picks per row, and what it saw.
+
+    Codes (-1 = keep going), shares, estimated lifts, where it could recommend and the days
+    since each action.
+    """
+
+    codes: np.ndarray
+    propensity: np.ndarray
+    lift: np.ndarray
+    usable: np.ndarray
+    days_since: np.ndarray
+
+
+def choose(model: NextStepModel, rows: pd.DataFrame, x: np.ndarray,
+           days_since: np.ndarray) -> PolicyChoice:
+    """The recommender's top action per row given the days since each catalogue action."""
+    est = model.effects.estimate(x, intervals=False)
+    lift = model.lift(est)[0]
+    ok = candidates(model.catalogue, rows["current_step"].astype("str").to_numpy(), days_since,
+                    est.abstain)
+    return PolicyChoice(pick(lift, ok, model.min_lift), est.propensity, lift, ok, days_since)
+
+
+def policy_choice(model: NextStepModel, rows: pd.DataFrame, x: np.ndarray,
+                  activities: pd.DataFrame | None) -> PolicyChoice:
+    """:func:`choose`, with the days since each action read from ``activities``.
+
+    Days count as of each row's ``as_of``.
+    """
+    from features.action_history import days_since_actions
+
+    days = days_since_actions(activities if activities is not None else pd.DataFrame(),
+                              rows["deal_id"].astype("str").to_numpy(),
+                              rows["as_of"].to_numpy(), model.catalogue.names)
+    return choose(model, rows, x, days)
 
 
 def policy_codes(model: NextStepModel, rows: pd.DataFrame, x: np.ndarray,
                  activities: pd.DataFrame | None) -> tuple[np.ndarray, np.ndarray]:
     """The recommender's top action per row (-1 = keep going) and the shares (m, 1 + A)."""
-    from features.action_history import days_since_actions
-
-    est = model.effects.estimate(x, intervals=False)
-    lift = model.lift(est)[0]
-    days = days_since_actions(activities if activities is not None else pd.DataFrame(),
-                              rows["deal_id"].astype("str").to_numpy(),
-                              rows["as_of"].to_numpy(), model.catalogue.names)
-    ok = candidates(model.catalogue, rows["current_step"].astype("str").to_numpy(), days,
-                    est.abstain)
-    return pick(lift, ok, model.min_lift), est.propensity
+    choice = policy_choice(model, rows, x, activities)
+    return choice.codes, choice.propensity
 
 
 def outcome_model(x: np.ndarray, logged: np.ndarray, y: np.ndarray, n_actions: int,
@@ -83,44 +129,173 @@ def outcome_model(x: np.ndarray, logged: np.ndarray, y: np.ndarray, n_actions: i
     return q_hat
 
 
+@dataclass
+class NextStepRun:
+    """The next-step part of a run: metrics, figures, and the test logs it was valued on."""
+
+    metrics: dict[str, float]
+    figures: dict[str, object]
+    logs: LoggedTest | None
+
+
 def train_next_steps(risk_model: object, histories: DealHistories, train: pd.DataFrame,
                      test: pd.DataFrame, *, window_days: int, trees: int,
                      max_rows: int = EffectConfig.max_rows, seed: int = 0,
-                     progress: Callable[[str], None] | None = None) -> dict[str, float]:
-    """Fit, attach (``risk_model.next_steps``) and value the next-step model; its metrics."""
+                     truth: tuple[object, pd.DataFrame] | None = None,
+                     held_out: pd.DataFrame | None = None,
+                     progress: Callable[[str], None] | None = None) -> NextStepRun:
+    """Fit, attach (``risk_model.next_steps``) and value the next-step model.
+
+    The forests' effects are put on the scale the logs show (:func:`calibrate_lifts`) on the
+    ``held_out`` snapshots (the windows between training and test), then the model is valued
+    off-policy on the test window, the calibration of its lifts checked there, and,
+    with ``truth`` = (simulation parameters, ``truth/daily.parquet``), compares its estimated
+    effects with the true ones per action and buyer step.
+    """
+    from training.next_step.lift_checks import (
+        dr_pseudo_lift,
+        lift_calibration,
+        lift_calibration_figure,
+    )
+
     say = progress or (lambda _stage: None)
-    cfg = EffectConfig(window_days=window_days, n_estimators=trees, max_rows=max_rows,
-                       seed=seed)
+    cfg = EffectConfig(window_days=window_days, n_estimators=4 * max(1, trees // 4),
+                       max_rows=max_rows, seed=seed)  # econml grows trees in fours
     x_train = risk_model._matrix(train[risk_model.feature_names_])
     model, why = fit_next_steps(histories, train, x_train, config=cfg, progress=say)
     risk_model.next_steps = model
     if model is None:
         risk_model.next_steps_note = why
-        return {}
+        return NextStepRun({}, {}, None)
     metrics = {"next_step.fit_seconds": model.effects.fit_seconds,
                "next_step.fit_rows": float(model.effects.fit_rows)}
+    if held_out is not None:
+        say("next steps: calibrating the lifts")
+        metrics.update(calibrate_lifts(model, histories, held_out, risk_model, cfg, seed))
     say("next steps off-policy value")
-    logged_test = logged_test_rows(model, histories, train, x_train, test, risk_model, cfg)
-    if logged_test is None:
-        return metrics
-    metrics.update(off_policy_metrics(logged_test, len(model.catalogue.names), seed))
-    return metrics
+    logs = logged_test_rows(model, histories, test, risk_model, cfg)
+    if logs is None:
+        return NextStepRun(metrics, {}, None)
+    n_actions = len(model.catalogue.names)
+    logs.q_hat = _cross_fitted_q(logs, n_actions, seed)
+    metrics.update(off_policy_metrics(logs, n_actions, seed, q_hat=logs.q_hat))
+    pseudo = dr_pseudo_lift(logs.logged, logs.outcome, logs.propensity, logs.q_hat)
+    table, calib = lift_calibration(logs.lift, pseudo, logs.usable,
+                                    logs.rows["deal_id"].astype("str").to_numpy(), seed=seed)
+    metrics.update({f"next_step.lift_calibration.{k}": v for k, v in calib.items()})
+    figures: dict[str, object] = {
+        "next_steps_lift_calibration.png": lift_calibration_figure(table, calib)}
+    if truth is not None:
+        metrics_t, figure = truth_check(model, logs, *truth)
+        metrics.update(metrics_t)
+        if figure is not None:
+            figures["next_steps_true_vs_estimated.png"] = figure
+    return NextStepRun(metrics, figures, logs)
 
 
-def logged_test_rows(model: NextStepModel, histories: DealHistories, train: pd.DataFrame,
-                     x_train: np.ndarray, test: pd.DataFrame, risk_model: object,
-                     cfg: EffectConfig) -> LoggedTest | None:
+def calibrate_lifts(model: NextStepModel, histories: DealHistories, held_out: pd.DataFrame,
+                    risk_model: object, cfg: EffectConfig, seed: int = 0) -> dict[str, float]:
+    """Fit each target's ``alpha + beta * estimate`` on held-out logs and set it on ``model``.
+
+    The forests' effects are noisy and, picked as the best of several actions, overstated; the
+    doubly robust readings of the held-out snapshots (cross-fitted outcome model, the effect
+    model's propensities) say how much of an estimate is real (:func:`~training.next_step.
+    lift_checks.fit_linear_lift`).  Metrics ``next_step.calibration.<target>.<alpha|beta|
+    pairs>``.
+    """
+    from training.next_step.lift_checks import dr_pseudo_lift, fit_linear_lift
+
+    held_out = _some_deals(held_out, CALIBRATION_ROWS, seed)
+    logs = logged_test_rows(model, histories, held_out, risk_model, cfg)
+    if logs is None:
+        return {}
+    n_actions = len(model.catalogue.names)
+    raw = model.effects.estimate(logs.x, intervals=False).effect
+    out = {}
+    for target in model.effects.targets:
+        label = f"label_{target}"
+        if label not in logs.rows:
+            continue
+        y = logs.rows[label].to_numpy(np.float64, na_value=np.nan)
+        keep = ~np.isnan(y)
+        if keep.sum() < 50:
+            continue
+        part = LoggedTest(logs.rows[keep].reset_index(drop=True), logs.x[keep],
+                          logs.logged[keep], y[keep], logs.propensity[keep],
+                          logs.recommended[keep])
+        q_hat = _cross_fitted_q(part, n_actions, seed)
+        reading = dr_pseudo_lift(part.logged, part.outcome, part.propensity, q_hat)
+        estimate = -raw[target][keep]  # both on the "reduction" scale
+        if target == "won":
+            reading, estimate = -reading, -estimate  # a gain in P(won)
+        alpha, beta, pairs = fit_linear_lift(estimate, reading, logs.usable[keep])
+        model.calibrate(target, alpha, beta)
+        out.update({f"next_step.calibration.{target}.alpha": alpha,
+                    f"next_step.calibration.{target}.beta": beta,
+                    f"next_step.calibration.{target}.pairs": float(pairs)})
+    return out
+
+
+#: Held-out snapshots the lift calibration reads at most (whole deals, drawn at random).
+CALIBRATION_ROWS = 20_000
+
+
+def _some_deals(rows: pd.DataFrame, limit: int, seed: int) -> pd.DataFrame:
+    """``rows`` of randomly drawn whole deals, about ``limit`` rows (all when fewer)."""
+    if len(rows) <= limit:
+        return rows
+    deals = rows["deal_id"].astype("str")
+    uniq = deals.unique()
+    keep = np.random.default_rng(seed).permutation(len(uniq))[:max(1, int(
+        len(uniq) * limit / len(rows)))]
+    return rows[deals.isin(uniq[keep])].reset_index(drop=True)
+
+
+def truth_check(model: NextStepModel, logs: LoggedTest, params: object,
+                truth_daily: pd.DataFrame) -> tuple[dict[str, float], object | None]:
+    """True vs estimated lifts on the logged test snapshots whose hidden state is known."""
+    from training.next_step.ground_truth import one_hot, true_gains, value
+    from training.next_step.lift_checks import truth_cells, truth_figure
+
+    gains = true_gains(params, logs.rows, truth_daily, model.catalogue.names)
+    known = gains.known
+    if known.sum() < 50:
+        return {}, None
+    steps = logs.rows["current_step"].astype("str").to_numpy()[known]
+    valid = model.catalogue.valid_mask(steps.tolist())
+    cells = truth_cells(logs.lift[known], gains.nd[known], steps, valid, model.catalogue.names)
+    est, true = logs.lift[known][valid], gains.nd[known][valid]
+    n_actions = len(model.catalogue.names)
+    best = np.where(valid, gains.nd[known], -np.inf)
+    oracle = np.where(best.max(axis=1) > 0, best.argmax(axis=1), -1)
+    metrics = {
+        "next_step.truth.snapshot_corr": float(np.corrcoef(est, true)[0, 1]),
+        "next_step.truth.cell_corr": float(np.corrcoef(cells["estimated"], cells["true"])[0, 1])
+        if len(cells) > 2 else float("nan"),
+        "next_step.truth.recommended_nd_reduction": float(value(
+            one_hot(logs.recommended[known], n_actions), gains.nd[known])),
+        "next_step.truth.oracle_nd_reduction": float(value(one_hot(oracle, n_actions),
+                                                           gains.nd[known])),
+        "next_step.truth.snapshots": float(known.sum()),
+    }
+    return metrics, truth_figure(cells)
+
+
+def logged_test_rows(model: NextStepModel, histories: DealHistories, test: pd.DataFrame,
+                     risk_model: object, cfg: EffectConfig) -> LoggedTest | None:
     """The test window's final-outcome snapshots with everything the estimators need."""
     rows = test[test["label_no_decision"].notna()].reset_index(drop=True) if (
         "label_no_decision" in test) else test.iloc[:0]
     if len(rows) < 50:
         return None
+    rows = rows.drop_duplicates(["deal_id", "as_of"]).reset_index(drop=True)
     names = model.catalogue.names
     x = risk_model._matrix(rows[risk_model.feature_names_])
     logged = next_action(histories.activities, rows, names, cfg.window_days)
-    recommended, propensity = policy_codes(model, rows, x, histories.activities)
+    choice = policy_choice(model, rows, x, histories.activities)
     return LoggedTest(rows, x, logged, rows["label_no_decision"].to_numpy(np.float64),
-                      propensity, recommended)
+                      choice.propensity, choice.codes, choice.lift, choice.usable,
+                      choice.days_since)
 
 
 def off_policy_metrics(logs: LoggedTest, n_actions: int, seed: int = 0,
@@ -165,3 +340,36 @@ def _cross_fitted_q(logs: LoggedTest, n_actions: int, seed: int) -> np.ndarray:
         q = outcome_model(logs.x[fit], logs.logged[fit], logs.outcome[fit], n_actions, seed)
         out[use] = q(logs.x[use])
     return out
+
+
+def recommendation_difference(challenger: object, champion: object, logs: LoggedTest,
+                              seed: int = 0) -> tuple[object | None, str]:
+    """DR difference in P(no decision): ``challenger``'s next steps followed minus ``champion``'s.
+
+    On the challenger's test logs; negative = the challenger's are better.
+
+    Both risk models' recommenders pick on the same rows with the same cool-downs; the value
+    uses the logs' propensities and outcome model for both, so the interval is paired.  Returns
+    (:class:`~training.next_step.off_policy.PolicyValue`, "") or (None, why not compared).
+    """
+    from training.next_step.off_policy import dr_difference
+
+    ours, theirs = challenger.next_steps, getattr(champion, "next_steps", None)
+    if ours is None or logs.q_hat is None:
+        return None, "this version makes no recommendations"
+    if theirs is None:
+        return None, "the champion makes no recommendations"
+    if list(theirs.catalogue.names) != list(ours.catalogue.names):
+        return None, "the champion's catalogue of next steps differs"
+    missing = [f for f in champion.feature_names_ if f not in logs.rows.columns]
+    if missing:
+        return None, f"the champion needs features this export lacks ({', '.join(missing[:3])})"
+    x = champion._matrix(logs.rows[champion.feature_names_])
+    their_codes = choose(theirs, logs.rows, x, logs.days_since).codes
+    k = len(ours.catalogue.names) + 1
+    m = len(logs.outcome)
+    p = np.clip(logs.propensity[np.arange(m), logs.logged + 1], 1e-3, 1.0)
+    diff = dr_difference(logs.logged + 1, p, logs.outcome, np.eye(k)[logs.recommended + 1],
+                         np.eye(k)[their_codes + 1], logs.q_hat,
+                         groups=logs.rows["deal_id"].astype("str").to_numpy(), seed=seed)
+    return diff, ""

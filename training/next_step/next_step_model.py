@@ -47,6 +47,30 @@ class NextStepModel:
     #: Recommend an action only when it is expected to lower P(no decision) this much.
     min_lift: float = 0.005
     top_k: int = 3
+    #: target -> (alpha, beta): shown effect = alpha + beta * the forests' estimate, fitted on
+    #: held-out snapshots (:meth:`calibrate`); None = the forests' estimates as they are.
+    calibration: dict[str, tuple[float, float]] | None = None
+
+    def scaled(self, target: str, values: np.ndarray) -> np.ndarray:
+        """``values`` (this target's lift or gain, or an interval end) on the calibrated scale.
+
+        Example:
+            >>> m = NextStepModel(None, None, None, calibration={"won": (0.01, 0.5)})
+            >>> m.scaled("won", np.array([0.1])), m.scaled("no_decision", np.array([0.1]))
+            (array([0.06]), array([0.1]))
+        """
+        alpha, beta = (self.calibration or {}).get(target, (0.0, 1.0))
+        return alpha + beta * values
+
+    def calibrate(self, target: str, alpha: float, beta: float) -> None:
+        """Show ``target``'s effects as ``alpha + beta * estimate`` from now on.
+
+        ``beta`` > 0 keeps the order of actions; the per-step evidence of the lift target
+        follows.
+        """
+        self.calibration = {**(self.calibration or {}), target: (float(alpha), float(beta))}
+        if target == self.target and self.evidence is not None:
+            self.evidence.mean_lift = alpha + beta * self.evidence.mean_lift
 
     @property
     def target(self) -> str:
@@ -60,16 +84,22 @@ class NextStepModel:
         was fitted).
         """
         t = self.target
-        if t == "no_decision":
-            return -est.effect[t], -est.high[t], -est.low[t]
-        return est.effect[t], est.low[t], est.high[t]
+        raw = ((-est.effect[t], -est.high[t], -est.low[t]) if t == "no_decision"
+               else (est.effect[t], est.low[t], est.high[t]))
+        lift, low, high = (self.scaled(t, v) for v in raw)
+        return lift, low, high
+
+    def win_gain(self, est: EffectEstimates) -> np.ndarray | None:
+        """The estimated change in P(won) per row and action (calibrated), if fitted."""
+        won = est.effect.get("won")
+        return None if won is None else self.scaled("won", won)
 
     def recommend(self, x: np.ndarray, steps: np.ndarray, days_since: np.ndarray
                   ) -> list[DealRecommendations]:
         """Recommendations per feature row (risk model matrix), buyer step and cool-down days."""
         est = self.effects.estimate(x)
         lift, low, high = self.lift(est)
-        won = est.effect.get("won")
+        won = self.win_gain(est)
         ok = candidates(self.catalogue, np.asarray(steps), days_since, est.abstain)
         valid_any = self.catalogue.valid_mask([str(s) for s in steps]).any(axis=1) if len(
             steps) else np.zeros(0, bool)
