@@ -25,10 +25,13 @@ MS_PER_DAY = 86_400_000
 
 
 def _ms(values: object) -> np.ndarray:
-    series = pd.Series(values)
-    fmt = None if pd.api.types.is_datetime64_any_dtype(series) else "ISO8601"  # mixed texts
-    return (pd.to_datetime(series, utc=True, format=fmt).astype("datetime64[ms, UTC]")
-            .astype("int64").to_numpy())
+    """Times (a datetime column, Timestamps or ISO 8601 texts) as UTC int64 milliseconds."""
+    series = values if isinstance(values, pd.Series) else pd.Series(values)
+    if not pd.api.types.is_datetime64_any_dtype(series):
+        series = pd.to_datetime(series, utc=True, format="ISO8601")  # mixed precision texts
+    elif series.dt.tz is None:
+        series = series.dt.tz_localize("UTC")
+    return np.asarray(series.astype("datetime64[ms, UTC]").array.asi8, dtype=np.int64)
 
 
 def action_times(activities: pd.DataFrame, actions: Sequence[str]) -> pd.DataFrame:
@@ -60,24 +63,77 @@ def days_since_actions(activities: pd.DataFrame, deal_ids: Sequence[str] | np.nd
                        actions: Sequence[str]) -> np.ndarray:
     """Days since each action was last taken on each (deal, as_of); ``inf`` when never.
 
-    Shape (len(deal_ids), len(actions)).
+    Shape (len(deal_ids), len(actions)).  The table form of :func:`days_since_codes`.
     """
     ids = np.asarray(deal_ids, dtype=object).astype(str)
-    at = _ms(as_of) if len(ids) else np.zeros(0, np.int64)
-    out = np.full((len(ids), len(actions)), np.inf)
     if not len(ids) or activities is None or not len(activities):
-        return out
-    taken = action_times(activities, actions)
-    for code in range(len(actions)):
-        one = taken[taken["code"] == code]  # sorted by deal and known time
-        if not len(one):
-            continue
-        # latest time it happened among the times known by then (a late log counts from when
-        # it happened, once it is in the CRM)
-        happened = one.groupby("deal_id", sort=False)["occurred_ms"].cummax().to_numpy()
-        pos, hit = nearest_event(one["deal_id"].to_numpy(), one["ms"].to_numpy(), ids, at)
-        out[:, code] = np.where(hit, (at - happened[np.maximum(pos, 0)]) / MS_PER_DAY, np.inf)
+        return np.full((len(ids), len(actions)), np.inf)
+    code = pd.Index(list(actions)).get_indexer(activities["action"].to_numpy(dtype=object))
+    keep = code >= 0
+    acts = activities[keep]
+    occurred = _ms(acts["occurred_at"]) if keep.any() else np.zeros(0, np.int64)
+    recorded = (_ms_or_missing(acts["recorded_at"]) if "recorded_at" in acts
+                else np.full(len(acts), MISSING_MS))
+    return days_since_codes(acts["deal_id"].astype("str").to_numpy(), code[keep], occurred,
+                            recorded, ids, _ms(as_of), len(actions))
+
+
+#: A missing time in the millisecond arrays (``recorded_at`` not given).
+MISSING_MS = np.iinfo(np.int64).min
+
+
+def _ms_or_missing(values: pd.Series) -> np.ndarray:
+    missing = pd.isna(values).to_numpy()
+    out = np.full(len(values), MISSING_MS, np.int64)
+    if (~missing).any():
+        out[~missing] = _ms(values[~missing])
     return out
+
+
+def days_since_codes(deal: np.ndarray, code: np.ndarray, occurred_ms: np.ndarray,
+                     recorded_ms: np.ndarray, ids: np.ndarray, at_ms: np.ndarray,
+                     n_actions: int) -> np.ndarray:
+    """Days since each action code was last taken on each (deal id, time in ms); ``inf`` if never.
+
+    An action counts once it happened and was in the CRM (``max(occurred, recorded)``; a
+    missing ``recorded`` is :data:`MISSING_MS`), and counts from when it happened (a late log
+    counts from its event time once known).  Numpy only, for one deal or millions.
+
+    Example:
+        >>> d = np.array(["a", "a"]); c = np.array([0, 0]); day = 86_400_000
+        >>> occ = np.array([0, 5 * day]); rec = np.array([MISSING_MS, 9 * day])  # logged late
+        >>> days_since_codes(d, c, occ, rec, np.array(["a", "a"]), np.array([6 * day, 10 * day]),
+        ...                  2).tolist()
+        [[6.0, inf], [5.0, inf]]
+    """
+    out = np.full((len(ids), n_actions), np.inf)
+    keep = code >= 0
+    if not len(ids) or not keep.any():
+        return out
+    deal, code = np.asarray(deal).astype(str)[keep], np.asarray(code)[keep]
+    occurred = np.asarray(occurred_ms, np.int64)[keep]
+    known = np.maximum(occurred, np.asarray(recorded_ms, np.int64)[keep])
+    ids = np.asarray(ids).astype(str)
+    at = np.asarray(at_ms, np.int64)
+    order = np.lexsort((known, code, deal))  # by deal, action, known time
+    deal, code, occurred, known = deal[order], code[order], occurred[order], known[order]
+    for a in np.unique(code).tolist():
+        one = code == a
+        d, happened = deal[one], _running_max_per_deal(deal[one], occurred[one])
+        pos, hit = nearest_event(d, known[one], ids, at)
+        out[:, a] = np.where(hit, (at - happened[np.maximum(pos, 0)]) / MS_PER_DAY, np.inf)
+    return out
+
+
+def _running_max_per_deal(deal: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Running maximum of ``values`` within each run of equal ``deal`` (deals contiguous)."""
+    if len(values) < 2:
+        return values.copy()
+    levels, rank = np.unique(values, return_inverse=True)
+    start = np.r_[True, deal[1:] != deal[:-1]]
+    group = np.cumsum(start) - 1
+    width = len(levels)
+    return levels[np.maximum.accumulate(group * width + rank) - group * width]
 
 
 def nearest_event(deal: np.ndarray, ms: np.ndarray, ids: np.ndarray, at: np.ndarray, *,

@@ -21,10 +21,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from features.action_history import MISSING_MS, days_since_codes
 from features.encode import ALL_ROLES
 from features.histories import DealHistories
-from features.live import live_feature_rows
+from features.live import live_feature_rows, to_ms
 from features.schema import ACTIVITY_TYPES
+from features.timeline import NEVER_MS
 from training.ranking import (
     model_basis,
     rank_open_deals,
@@ -99,17 +101,28 @@ def score_deal(model: DealRiskModel, deal: Record, stages: Sequence[Record] = ()
 
 def next_step_fields(model: DealRiskModel, deal: Record, row: Record, x: np.ndarray,
                      activities: Sequence[Record], as_of: pd.Timestamp) -> dict[str, object]:
-    """``next_step`` (one line) and ``next_best_actions`` (details) of one scored deal."""
-    deal_id = str(deal["deal_id"])
-    frame = pd.DataFrame({"deal_id": [deal_id], "as_of": [as_of],
-                          "current_step": [row["current_step"]]})
-    acts = pd.DataFrame({
-        "deal_id": deal_id,
-        "action": [a.get("action") for a in activities],
-        "occurred_at": [a.get("occurred_at") for a in activities],
-        "recorded_at": [a.get("recorded_at") for a in activities],
-    }) if activities else None
-    recs = model.recommend(frame, acts, x=x)[0]
+    """``next_step`` (one line) and ``next_best_actions`` (details) of one scored deal.
+
+    The cool-downs come from the deal's own activity records, in numpy
+    (:func:`features.action_history.days_since_codes`, as in training).
+    """
+    from training.next_step.recommend import DealRecommendations
+
+    nsm = model.next_steps
+    if nsm is None:
+        recs = DealRecommendations([], model.next_steps_note)
+    else:
+        code_of = {name: i for i, name in enumerate(nsm.catalogue.names)}
+        taken = [a for a in activities if a.get("action") in code_of]
+        recorded = np.array([to_ms(a.get("recorded_at")) for a in taken], dtype=np.int64)
+        days = days_since_codes(
+            np.full(len(taken), str(deal["deal_id"]), dtype=object),
+            np.array([code_of[a["action"]] for a in taken], dtype=np.int64),
+            np.array([to_ms(a.get("occurred_at")) for a in taken], dtype=np.int64),
+            np.where(recorded == NEVER_MS, MISSING_MS, recorded),
+            np.array([str(deal["deal_id"])], dtype=object), np.array([to_ms(as_of)]),
+            len(code_of))
+        recs = nsm.recommend(x, np.array([str(row["current_step"])], dtype=object), days)[0]
     return {"next_step": recs.headline,
             "next_best_actions": [step.to_dict() for step in recs.steps]}
 
