@@ -11,7 +11,7 @@ the simulator's common random numbers, until they close.  Policies compared:
   that morning* -- the simulator writes the Salesforce export of the replayed history, which is
   ingested and turned into point-in-time features like any export, with the model's frozen peer
   references -- and its top next step is taken ("keep going" leaves the day to the seller);
-- ``random_valid``: a random action valid at the deal's buyer step;
+- ``random_valid``: a random action valid at the deal's (hidden) buyer step;
 - ``oracle``: the truly best valid action for the deal's hidden state that day, if any helps.
 
 Each gives, per deal, its outcome and the days from creation to the decision; :func:`summarise`
@@ -232,7 +232,7 @@ def forward_replay(model: object, params: object, deal_ids: Sequence[str], start
                 "random_valid": review_policy(review_set, random_valid),
                 "oracle": review_policy(review_set, oracle)}
     horizon = 5 * 365 + int(deals.last_day.max(initial=0))
-    ids = np.asarray(deals_ids(deals), dtype=object)
+    ids = np.asarray(_opportunity_ids(deals), dtype=object)
     frames = []
     for name, policy in policies.items():
         j = simulate_journeys(params, deals, policy=policy, record=False, max_day=horizon)
@@ -245,7 +245,7 @@ def forward_replay(model: object, params: object, deal_ids: Sequence[str], start
     return pd.concat(frames, ignore_index=True)
 
 
-def deals_ids(deals: object) -> list[str]:
+def _opportunity_ids(deals: object) -> list[str]:
     """The opportunity ids of simulated ``deals``."""
     from training.simulator.sf_export import opportunity_ids
 
