@@ -127,8 +127,8 @@ def train_pipeline(histories: DealHistories, *, config: TrainConfig | None = Non
     ``truth_daily`` (simulator ``truth/daily.parquet``, ``attrs["seed"]`` = the simulation seed
     for exact state matching, ``attrs["params"]`` = its ``params.json``) adds oracle metrics and,
     with the parameters, the next steps' true vs estimated effects; ``progress`` receives stage
-    names.  Before
-    training, the leak guard scans the training window (:func:`training.leakage.find_leaks`).
+    names.  Before training, the leak guard scans the training window
+    (:func:`training.leakage.find_leaks`).
     Targets the data cannot carry are skipped with a warning; a target whose test window lacks
     a class gets no test figures (never a NaN metric).
     """

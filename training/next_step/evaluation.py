@@ -11,7 +11,8 @@ Metric keys: ``next_step.fit_seconds``, ``next_step.fit_rows``,
 ``next_step.logged_no_decision`` and ``next_step.ope.<ips|snips|dm|dr>[.ci_low|.ci_high]``
 (P(no decision) under the recommender), ``next_step.ope.dr_lift`` (logged minus DR value),
 ``next_step.lift_calibration.<slope|slope.ci_low|slope.ci_high|mean_estimated|mean_realised|
-error>`` (:mod:`training.next_step.lift_checks`) and, on a simulated pipeline with its truth,
+error>`` (:mod:`training.next_step.lift_checks`), ``next_step.calibration.<target>.<alpha|beta|
+pairs>`` (:func:`calibrate_lifts`) and, on a simulated pipeline with its truth,
 ``next_step.truth.<snapshot_corr|cell_corr|recommended_nd_reduction|oracle_nd_reduction|
 snapshots>``.  Figures: ``next_steps_lift_calibration.png`` and, with the truth,
 ``next_steps_true_vs_estimated.png``.  :func:`recommendation_difference` is what the
