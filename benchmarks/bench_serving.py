@@ -21,6 +21,9 @@ status is checked (anything but 200, or a transport error, counts as an error). 
 service also ``/score_batch`` throughput (deals/s, 1,000 distinct deals in one request, median
 of ``--batch-reps``) and the memory of its whole process tree (``bentoml serve`` and its
 workers) after the load: RSS summed (``rss_mb``) and PSS summed (shared pages split).
+After the servers stop, ``serving_stages.py`` times each stage of ``/score`` and
+``/score_batch`` inside one worker process, without HTTP, and the part spent in LightGBM
+(``score_stages_ms``, ``batch_stages_ms`` in the JSON line): where the time above goes.
 
 By default it makes its own model first (simulate ``--deals``, ingest, train, register into a
 temporary SQLite MLflow store; a few minutes, reported as ``setup_s``); ``--model-uri`` with
@@ -578,14 +581,33 @@ def main(argv: list[str] | None = None) -> None:
                                             args.mlflow_requests)
                 mem["mlflow"] = server.memory()
 
+        stages = in_process_stages({**base_env, "DEALRISK_API_KEYS": API_KEY,
+                                    "DEALRISK_MODEL_URI": model_uri,
+                                    "DEALRISK_MAX_BATCH": str(BATCH_DEALS)}, root)
+
     report(args, results, samples, mem, rates, batch_errors, failed_deals, model_uri,
-           setup_s, time.perf_counter() - run_started, load_start)
+           setup_s, time.perf_counter() - run_started, load_start, stages)
+
+
+def in_process_stages(env: dict[str, str], root: Path) -> dict[str, Any]:
+    """``serving_stages.py`` in its own process: where a worker's time goes, without HTTP."""
+    say("timing the endpoints' stages in one worker process (no HTTP)")
+    metrics = root / "stages-prometheus"
+    metrics.mkdir(exist_ok=True)
+    env = {key: value for key, value in env.items() if key != "OMP_NUM_THREADS"}
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "serving_stages.py")],
+                          env={**env, "PROMETHEUS_MULTIPROC_DIR": str(metrics)}, cwd=ROOT,
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        say(f"serving_stages.py failed (exit {done.returncode}): {done.stderr[-2000:]}")
+        return {}
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def report(args: argparse.Namespace, results: dict[str, dict[int, Level] | None],
            samples: dict[str, Sample], mem: dict[str, Memory], rates: list[float],
            batch_errors: int, failed_deals: int, model_uri: str, setup_s: float,
-           total_s: float, load_start: float) -> None:
+           total_s: float, load_start: float, stages: dict[str, Any]) -> None:
     out: dict[str, Any] = {}
     out |= figures("score_", results["score"], "rps")
     out |= figures("bare_", results["bare"], "bare_rps")
@@ -611,6 +633,7 @@ def report(args: argparse.Namespace, results: dict[str, dict[int, Level] | None]
     out["server_cpu_s"] = {f"{name}_c{c}": level.server_cpu_s for name, levels in results.items()
                            if levels for c, level in levels.items()}
     out["mlflow_same_risks_as_score"] = same_risks(samples["score"], samples.get("mlflow"))
+    out |= stages
 
     def ok(value: bool | None) -> bool | None:
         return None if value is None else bool(value)
@@ -654,6 +677,11 @@ def report(args: argparse.Namespace, results: dict[str, dict[int, Level] | None]
     if out["mlflow_same_risks_as_score"] is not None:
         verb = "equal" if out["mlflow_same_risks_as_score"] else "DIFFER from"
         print(f"  mlflow's risks for the feature row {verb} /score's for the history")
+    if stages:
+        score, batch = stages["score_stages_ms"], stages["batch_stages_ms"]
+        print("\ninside one worker, no HTTP (benchmarks/serving_stages.py; median ms):")
+        print("  /score       " + ", ".join(f"{k} {v:.3f}" for k, v in score.items()))
+        print("  /score_batch " + ", ".join(f"{k} {v:,.1f}" for k, v in batch.items()))
     print("\ntargets:")
     diff = s["score_p50_ms_c1"] - s["bare_p50_ms_c1"]
     detail = {

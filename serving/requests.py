@@ -128,11 +128,14 @@ def _known_at(name: str, row: BaseModel) -> tuple[str, datetime | None]:
 
 
 def records_of(history: BaseModel) -> DealRecords:
-    """The validated history as plain dicts (times stay timezone-aware datetimes)."""
-    deal = history.deal.model_dump()
-    rows = {name: [r.model_dump() for r in getattr(history, name)] for name in HISTORY_LISTS}
-    for name, values in rows.items():
-        for row in values:
-            row["deal_id"] = deal["deal_id"]
-        rows[name] = values
+    """The validated history as plain dicts (times stay timezone-aware datetimes).
+
+    The request models are flat (no nested models, aliases or serializers), so a row's
+    ``model_dump()`` is a copy of its ``__dict__``, which this takes at a fraction of the cost
+    (``tests/serving/test_score.py`` checks the two agree).
+    """
+    deal = dict(history.deal.__dict__)
+    deal_id = deal["deal_id"]
+    rows = {name: [{**r.__dict__, "deal_id": deal_id} for r in getattr(history, name)]
+            for name in HISTORY_LISTS}
     return DealRecords(deal, **rows)

@@ -52,6 +52,7 @@ from serving.edge import (
     log_bad_request,
     readiness_body,
 )
+from serving.heap import settle_after_load
 from serving.metrics import ERRORS, MODEL_INFO
 from serving.model_source import LoadedModel, load_served_model
 from serving.openapi import openapi_spec
@@ -144,6 +145,7 @@ class DealRisk:
         MODEL_INFO.labels(name=info.name, version=info.version, run_id=info.run_id,
                           source=info.source).set(1)
         app.openapi_schema = openapi_spec(app, self.models, self.settings)
+        settle_after_load()
 
     # ------------------------------------------------------------------------- endpoints
     @app.post("/score", response_model=ScoreResponse)

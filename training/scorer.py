@@ -20,6 +20,8 @@ Example:
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from typing import Protocol
 
 import numpy as np
@@ -44,14 +46,24 @@ class Booster(Protocol):
 SINGLE_THREAD_ROWS = 256
 
 
-def threads_for(n_rows: int) -> int:
-    """LightGBM ``num_threads`` for predicting ``n_rows`` rows (0: LightGBM's default).
+def threads_for(n_rows: int, env: Mapping[str, str] | None = None) -> int:
+    """LightGBM ``num_threads`` for predicting ``n_rows`` rows.
+
+    One thread up to :data:`SINGLE_THREAD_ROWS`; above, ``DEALRISK_BATCH_THREADS`` when set
+    (the service sets it to the worker's cores while it keeps OpenMP at one thread for
+    single deals), else 0: LightGBM's default, OpenMP's thread count.
 
     Example:
-        >>> threads_for(2), threads_for(10_000)
+        >>> threads_for(2), threads_for(10_000, {})
         (1, 0)
+        >>> threads_for(10_000, {"DEALRISK_BATCH_THREADS": "2"})
+        2
     """
-    return 1 if n_rows <= SINGLE_THREAD_ROWS else 0
+    if n_rows <= SINGLE_THREAD_ROWS:
+        return 1
+    env = os.environ if env is None else env
+    text = env.get("DEALRISK_BATCH_THREADS", "")
+    return int(text) if text.isdigit() else 0
 
 
 class TargetScorer:

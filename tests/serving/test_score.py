@@ -1,5 +1,6 @@
 """``POST /score`` through the service's ASGI app, on hand-written histories."""
 
+import json
 import math
 
 import pandas as pd
@@ -78,3 +79,22 @@ def test_an_amount_comes_back_as_sent_not_rounded_to_float32(client):
                              headers=AUTH).json()
         got = answer["results"][0]["score"] if path == "/score_batch" else answer["rows"][0]
         assert got["amount"] == 1234567.89, path
+
+
+def test_records_are_the_models_dumps_with_the_deal_id():
+    """records_of reads the flat models' fields directly: the same dicts as model_dump()."""
+    from features.profile import PipelineProfile
+    from serving.requests import HISTORY_LISTS, records_of
+    from serving.schemas import RequestModels
+
+    body = hand_written_history()
+    body["contacts"][0]["deal_id"] = "HAND-1"
+    history = RequestModels.for_profile(PipelineProfile()).history.model_validate_json(
+        json.dumps(body))
+    records = records_of(history)
+    assert records.deal == history.deal.model_dump()
+    for name in HISTORY_LISTS:
+        rows = getattr(history, name)
+        assert rows, name
+        assert getattr(records, name) == [{**r.model_dump(), "deal_id": "HAND-1"} for r in rows]
+        assert [list(r) for r in getattr(records, name)] == [list(r.model_dump()) for r in rows]
