@@ -91,15 +91,25 @@ def next_steps_section(model: object, m: dict[str, float]) -> list[str]:
     lines = ["## Next steps", ""]
     nsm = getattr(model, "next_steps", None)
     if nsm is None:
-        return [*lines, f"- {getattr(model, 'next_steps_note', 'no next-step model')}", ""]
-    lines.append(f"- Effect model: econml ForestDRLearner on {nsm.effects.fit_rows:,} training "
-                 f"snapshots, actions within {nsm.effects.config.window_days} days, targets "
-                 f"{', '.join(nsm.effects.targets)}; catalogue: {', '.join(nsm.catalogue.names)}.")
+        lines.append(f"- {getattr(model, 'next_steps_note', 'no next-step model')}")
+        if "next_step.ope.dr" not in m:
+            return [*lines, ""]
+    else:
+        lines.append(f"- Effect model: econml ForestDRLearner on {nsm.effects.fit_rows:,} "
+                     f"training snapshots, actions within {nsm.effects.config.window_days} days, "
+                     f"targets {', '.join(nsm.effects.targets)}; catalogue: "
+                     f"{', '.join(nsm.catalogue.names)}.")
     if "next_step.ope.dr" in m:
         lines.append(f"- Test window, from the logs alone: P(no decision) had sellers followed "
                      f"the recommendations, doubly robust {m['next_step.ope.dr']:.3f} (95% CI "
                      f"{m['next_step.ope.dr.ci_low']:.3f}-{m['next_step.ope.dr.ci_high']:.3f}) "
                      f"vs {m['next_step.logged_no_decision']:.3f} logged.")
+    if "next_step.ope.dr_vs_logged" in m:
+        lines.append(f"- Paired against the sellers' own choices on the same snapshots: "
+                     f"{100 * m['next_step.ope.dr_vs_logged']:+.1f} points of no decision (95% "
+                     f"CI {100 * m['next_step.ope.dr_vs_logged.ci_low']:+.1f} to "
+                     f"{100 * m['next_step.ope.dr_vs_logged.ci_high']:+.1f}); next steps whose "
+                     "whole interval is above 0 are withheld.")
     if "next_step.lift_calibration.slope" in m:
         lines.append(f"- Lift calibration on the test window (doubly robust readings binned by "
                      f"estimate; 1 = calibrated, 0 = no better than chance at telling deals "

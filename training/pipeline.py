@@ -211,6 +211,7 @@ def train_pipeline(histories: DealHistories, *, config: TrainConfig | None = Non
                                                          ignore_index=True),
                                       progress=say)
         metrics.update(next_steps.metrics)
+        warnings += list(next_steps.warnings)
     say("plots")
     figures = _figures(model, test, scores)
     if next_steps is not None:

@@ -155,3 +155,31 @@ def test_a_better_risk_model_with_worse_next_steps_stays_challenger(trained, iso
     low, mid, high = (metrics[f"next_step.dr_vs_champion{s}"] for s in (".ci_low", "", ".ci_high"))
     assert low <= mid <= high
     assert third.alias == ("challenger" if low > 0 else "champion")
+
+
+def test_next_steps_that_raise_no_decision_are_withheld(trained):
+    """Off-policy, paired against the sellers' own policy: harmful next steps are not shown."""
+    import numpy as np
+
+    from training.next_step.evaluation import off_policy_metrics, withhold_if_harmful
+
+    strong = trained["strong"]
+    nsm = strong.model.next_steps
+    k = len(nsm.catalogue.names) + 1
+    real = off_policy_metrics(strong.next_step_logs, k - 1, q_hat=strong.next_step_logs.q_hat)
+    low, mid, high = (real[f"next_step.ope.dr_vs_logged{s}"] for s in (".ci_low", "", ".ci_high"))
+    assert low <= mid <= high
+    assert strong.metrics["next_step.withheld"] == float(low > 0)
+
+    # logs in which exactly the model's own picks end in no decision
+    logs = copy.copy(strong.next_step_logs)
+    logs.q_hat = np.eye(k)[logs.recommended + 1]
+    logs.outcome = logs.q_hat[np.arange(len(logs.outcome)), logs.logged + 1]
+    harmful = off_policy_metrics(logs, k - 1, q_hat=logs.q_hat)
+    assert harmful["next_step.ope.dr_vs_logged.ci_low"] > 0
+    model = copy.copy(strong.model)
+    warnings = withhold_if_harmful(model, harmful)
+    assert model.next_steps is None and harmful["next_step.withheld"] == 1.0
+    assert model.next_steps_note.startswith("withheld: on the test window, following them")
+    assert warnings == (f"next steps {model.next_steps_note}",)
+    assert strong.model.next_steps is nsm  # the original keeps its own

@@ -10,6 +10,9 @@ Metric keys: ``next_step.fit_seconds``, ``next_step.fit_rows``,
 ``next_step.recommend_share`` (test snapshots with a recommendation),
 ``next_step.logged_no_decision`` and ``next_step.ope.<ips|snips|dm|dr>[.ci_low|.ci_high]``
 (P(no decision) under the recommender), ``next_step.ope.dr_lift`` (logged minus DR value),
+``next_step.ope.dr_vs_logged[.ci_low|.ci_high]`` (the paired DR difference, recommender minus
+the sellers' own policy; next steps are withheld when its whole interval is above 0:
+:func:`harm_note`, ``next_step.withheld``),
 ``next_step.lift_calibration.<slope|slope.ci_low|slope.ci_high|mean_estimated|mean_realised|
 error>`` (:mod:`training.next_step.lift_checks`), ``next_step.calibration.<target>.<alpha|beta|
 pairs>`` (:func:`calibrate_lifts`) and, on a simulated pipeline with its truth,
@@ -34,7 +37,7 @@ import pandas as pd
 from features.histories import DealHistories
 from training.next_step.effect_model import EffectConfig, _finite
 from training.next_step.next_step_model import NextStepModel, fit_next_steps
-from training.next_step.off_policy import evaluate_policy
+from training.next_step.off_policy import dr_difference, evaluate_policy
 from training.next_step.recommend import candidates, pick
 from training.next_step.treatments import next_action
 
@@ -137,6 +140,7 @@ class NextStepRun:
     metrics: dict[str, float]
     figures: dict[str, object]
     logs: LoggedTest | None
+    warnings: tuple[str, ...] = ()
 
 
 def train_next_steps(risk_model: object, histories: DealHistories, train: pd.DataFrame,
@@ -191,7 +195,49 @@ def train_next_steps(risk_model: object, histories: DealHistories, train: pd.Dat
         metrics.update(metrics_t)
         if figure is not None:
             figures["next_steps_true_vs_estimated.png"] = figure
-    return NextStepRun(metrics, figures, logs)
+    return NextStepRun(metrics, figures, logs, withhold_if_harmful(risk_model, metrics))
+
+
+def withhold_if_harmful(risk_model: object, metrics: dict[str, float]) -> tuple[str, ...]:
+    """Detach the next steps when :func:`harm_note` says so; the run's warnings.
+
+    Sets ``next_step.withheld`` (1 or 0) in ``metrics``; a withheld model's
+    ``next_steps_note`` says why, so every ranking and ``/score`` answer does too.
+    """
+    harm = harm_note(metrics)
+    metrics["next_step.withheld"] = float(bool(harm))
+    if not harm:
+        return ()
+    risk_model.next_steps, risk_model.next_steps_note = None, harm
+    return (f"next steps {harm}",)
+
+
+def harm_note(metrics: dict[str, float]) -> str:
+    """Why the next steps are withheld, or "" when the test logs do not say they do harm.
+
+    They are withheld when following them would have raised the no-decision rate against
+    what the sellers did, by the whole 95 % interval of the paired doubly robust difference
+    (``next_step.ope.dr_vs_logged``, :func:`off_policy_metrics`): a recommender its own
+    evaluation finds harmful is not shown.
+
+    Example:
+        >>> harm_note({"next_step.ope.dr_vs_logged": 0.12,
+        ...            "next_step.ope.dr_vs_logged.ci_low": 0.04,
+        ...            "next_step.ope.dr_vs_logged.ci_high": 0.2})[:60]
+        'withheld: on the test window, following them would have rai'
+        >>> harm_note({"next_step.ope.dr_vs_logged": 0.01,
+        ...            "next_step.ope.dr_vs_logged.ci_low": -0.02,
+        ...            "next_step.ope.dr_vs_logged.ci_high": 0.04})
+        ''
+    """
+    low = metrics.get("next_step.ope.dr_vs_logged.ci_low", float("nan"))
+    if not low > 0:
+        return ""
+    diff, high = metrics["next_step.ope.dr_vs_logged"], metrics[
+        "next_step.ope.dr_vs_logged.ci_high"]
+    return (f"withheld: on the test window, following them would have raised the no-decision "
+            f"rate by {100 * diff:.1f} points against what the sellers did (doubly robust, "
+            f"95% CI {100 * low:.1f} to {100 * high:.1f}); nothing is recommended")
 
 
 def calibrate_lifts(model: NextStepModel, histories: DealHistories, held_out: pd.DataFrame,
@@ -324,6 +370,11 @@ def off_policy_metrics(logs: LoggedTest, n_actions: int, seed: int = 0,
         out[f"next_step.ope.{name}.ci_low"] = v.ci_low
         out[f"next_step.ope.{name}.ci_high"] = v.ci_high
     out["next_step.ope.dr_lift"] = out["next_step.logged_no_decision"] - values["dr"].estimate
+    versus = dr_difference(logs.logged + 1, p, logs.outcome, target, logs.propensity, q_hat,
+                           groups=logs.rows["deal_id"].astype("str").to_numpy(), seed=seed)
+    out["next_step.ope.dr_vs_logged"] = versus.estimate
+    out["next_step.ope.dr_vs_logged.ci_low"] = versus.ci_low
+    out["next_step.ope.dr_vs_logged.ci_high"] = versus.ci_high
     return out
 
 
@@ -353,8 +404,6 @@ def recommendation_difference(challenger: object, champion: object, logs: Logged
     uses the logs' propensities and outcome model for both, so the interval is paired.  Returns
     (:class:`~training.next_step.off_policy.PolicyValue`, "") or (None, why not compared).
     """
-    from training.next_step.off_policy import dr_difference
-
     ours, theirs = challenger.next_steps, getattr(champion, "next_steps", None)
     if ours is None or logs.q_hat is None:
         return None, "this version makes no recommendations"
