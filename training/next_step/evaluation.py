@@ -223,8 +223,8 @@ def harm_note(metrics: dict[str, float]) -> str:
     Example:
         >>> harm_note({"next_step.ope.dr_vs_logged": 0.12,
         ...            "next_step.ope.dr_vs_logged.ci_low": 0.04,
-        ...            "next_step.ope.dr_vs_logged.ci_high": 0.2})[:60]
-        'withheld: on the test window, following them would have rai'
+        ...            "next_step.ope.dr_vs_logged.ci_high": 0.2}).split("would have ")[1][:40]
+        'raised the no-decision rate by 12.0 poin'
         >>> harm_note({"next_step.ope.dr_vs_logged": 0.01,
         ...            "next_step.ope.dr_vs_logged.ci_low": -0.02,
         ...            "next_step.ope.dr_vs_logged.ci_high": 0.04})
