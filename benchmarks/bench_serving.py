@@ -678,10 +678,10 @@ def report(args: argparse.Namespace, results: dict[str, dict[int, Level] | None]
         verb = "equal" if out["mlflow_same_risks_as_score"] else "DIFFER from"
         print(f"  mlflow's risks for the feature row {verb} /score's for the history")
     if stages:
-        score, batch = stages["score_stages_ms"], stages["batch_stages_ms"]
+        score_ms, batch_ms = stages["score_stages_ms"], stages["batch_stages_ms"]
         print("\ninside one worker, no HTTP (benchmarks/serving_stages.py; median ms):")
-        print("  /score       " + ", ".join(f"{k} {v:.3f}" for k, v in score.items()))
-        print("  /score_batch " + ", ".join(f"{k} {v:,.1f}" for k, v in batch.items()))
+        print("  /score       " + ", ".join(f"{k} {v:.3f}" for k, v in score_ms.items()))
+        print("  /score_batch " + ", ".join(f"{k} {v:,.1f}" for k, v in batch_ms.items()))
     print("\ntargets:")
     diff = s["score_p50_ms_c1"] - s["bare_p50_ms_c1"]
     detail = {

@@ -12,7 +12,7 @@ order and with the functions it calls:
 - ``/score_batch`` of 1,000 deals: the envelope, each deal's own validation and checks, the
   vectorised ``score_deals``, the answer.
 
-Also the share spent inside LightGBM's ``Booster.predict`` (risks, SHAP contributions for
+Also the share spent inside LightGBM's predictions (risks, SHAP contributions for
 the reasons, the effect and propensity boosters), the part no Python of ours can shorten.
 Medians over ``--reps`` (``/score``) and ``--batch-reps`` (``/score_batch``) after a warm-up.
 Run by ``bench_serving.py`` after its servers stop, in its own process (so OpenMP and the
@@ -45,24 +45,32 @@ Timings = dict[str, list[float]]
 
 
 class PredictClock:
-    """Seconds spent in ``lightgbm.Booster.predict`` while it is installed."""
+    """Seconds spent predicting in LightGBM while it is installed.
+
+    Both ways in are timed: ``lightgbm.Booster.predict`` (many rows) and the single-row C API
+    path of :mod:`training.booster_predict` (a few rows).
+    """
 
     def __init__(self) -> None:
         import lightgbm
 
+        from training import booster_predict
+
         self.seconds = 0.0
-        self._booster = lightgbm.Booster
-        self._original = lightgbm.Booster.predict
+        for owner in (lightgbm.Booster, booster_predict._SingleRows):
+            owner.predict = self._timed(owner.predict)
+
+    def _timed(self, original: Callable[..., Any]) -> Callable[..., Any]:
         clock = self
 
-        def timed(booster: object, *args: object, **kwargs: object) -> object:
+        def timed(*args: object, **kwargs: object) -> object:
             started = time.perf_counter()
             try:
-                return clock._original(booster, *args, **kwargs)
+                return original(*args, **kwargs)
             finally:
                 clock.seconds += time.perf_counter() - started
 
-        self._booster.predict = timed
+        return timed
 
     def lap(self) -> float:
         """The seconds since the last lap."""

@@ -5,7 +5,7 @@ a request predicts a handful of rows, where thread start-up costs more than it s
 workers already fill the cores (``benchmarks/bench_serving.py``: ``/score`` p50 at
 concurrency 1 went from 13.1 to 8.6 ms).  Large predictions (a ``/score_batch`` or ``/rank``
 of hundreds of deals) still use every core the worker may run on, through
-``DEALRISK_BATCH_THREADS`` (:func:`training.scorer.threads_for`; set it to choose).  Set
+``DEALRISK_BATCH_THREADS`` (:func:`training.booster_predict.threads_for`; set it to choose).  Set
 before LightGBM's OpenMP runtime loads, which importing any ``serving`` module precedes.
 """
 

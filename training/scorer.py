@@ -20,13 +20,12 @@ Example:
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from typing import Protocol
 
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
+from training.booster_predict import predict
 from training.linear import LinearScorer
 
 
@@ -39,31 +38,6 @@ class Booster(Protocol):
 
     def feature_importance(self, importance_type: str = ...) -> np.ndarray:
         """Importance per feature."""
-
-
-#: Up to this many rows a booster predicts on one thread: waking OpenMP's threads costs more
-#: than a few rows' trees (on a busy 2-core machine, 3 ms instead of 35 us per call).
-SINGLE_THREAD_ROWS = 256
-
-
-def threads_for(n_rows: int, env: Mapping[str, str] | None = None) -> int:
-    """LightGBM ``num_threads`` for predicting ``n_rows`` rows.
-
-    One thread up to :data:`SINGLE_THREAD_ROWS`; above, ``DEALRISK_BATCH_THREADS`` when set
-    (the service sets it to the worker's cores while it keeps OpenMP at one thread for
-    single deals), else 0: LightGBM's default, OpenMP's thread count.
-
-    Example:
-        >>> threads_for(2), threads_for(10_000, {})
-        (1, 0)
-        >>> threads_for(10_000, {"DEALRISK_BATCH_THREADS": "2"})
-        2
-    """
-    if n_rows <= SINGLE_THREAD_ROWS:
-        return 1
-    env = os.environ if env is None else env
-    text = env.get("DEALRISK_BATCH_THREADS", "")
-    return int(text) if text.isdigit() else 0
 
 
 class TargetScorer:
@@ -90,8 +64,8 @@ class TargetScorer:
         """The raw log-odds of the target for each row of the checked matrix."""
         out = np.zeros(len(x))
         if self.weight > 0:
-            out += self.weight * np.asarray(self.booster.predict(
-                x, raw_score=True, num_threads=threads_for(len(x))), dtype=np.float64)
+            out += self.weight * np.asarray(predict(self.booster, x, raw_score=True),
+                                            dtype=np.float64)
         if self.linear is not None and self.weight < 1:
             out += (1 - self.weight) * self.linear.decision(x)
         return out
@@ -103,8 +77,7 @@ class TargetScorer:
         if not len(x):
             return out
         if self.weight > 0:
-            out += self.weight * self.explainer.predict(x, pred_contrib=True,
-                                                        num_threads=threads_for(len(x)))
+            out += self.weight * predict(self.explainer, x, pred_contrib=True)
         if self.linear is not None and self.weight < 1:
             out[:, :n_features] += (1 - self.weight) * self.linear.contributions(x)
             out[:, -1] += (1 - self.weight) * self.linear.bias_

@@ -49,8 +49,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from training.booster_predict import predict
 from training.next_step.treatments import NO_ACTION
-from training.scorer import threads_for
 
 #: An action taken in fewer training snapshots than this gets no effect estimate (abstains).
 MIN_TAKEN = 30
@@ -223,8 +223,7 @@ class EffectModel:
         n_actions = len(self.actions)
         design = self._design(np.repeat(x, n_actions, axis=0), np.tile(np.arange(n_actions),
                                                                         len(x)))
-        return booster.predict(design, num_threads=threads_for(len(design))).reshape(
-            len(x), n_actions)
+        return predict(booster, design).reshape(len(x), n_actions)
 
     def _labels(self, t: np.ndarray) -> np.ndarray:
         names = np.asarray(["none", *self.actions], dtype=object)
@@ -244,7 +243,7 @@ class EffectModel:
         prop = np.zeros((m, n_actions + 1))
         if m and self.propensity_ is not None:
             classes = np.asarray(self.propensity_.classes_, np.int64)
-            raw = self.propensity_.booster_.predict(x, num_threads=threads_for(m))
+            raw = predict(self.propensity_.booster_, x)
             prop[:, classes] = raw.reshape(m, -1) if len(classes) > 2 else np.column_stack(
                 [1 - raw, raw])
         share = prop[:, 1:]
