@@ -187,6 +187,22 @@ def test_reasons_are_strongest_first_and_one_per_window_family():
     assert out[1].startswith("In this buyer step for 50 days")
 
 
+def test_days_in_step_is_said_once_alone_or_against_won_deals():
+    names = ["days_in_step_vs_won", "days_in_step", "days_since_buyer_activity"]
+    rows = pd.DataFrame({"current_step": [STEP], "days_in_step_vs_won": [5.0],
+                         "days_in_step": [50.0], "days_since_buyer_activity": [40.0]})
+    reference = {STEP: {"days_in_step": 10.0, "days_since_buyer_activity": 5.0}}
+    for contrib in ([[0.9, 0.8, 0.7]], [[0.8, 0.9, 0.7]]):
+        out = top_reasons(np.array(contrib), rows, names, reference, 3,
+                          margin=np.array([0.0]))[0]
+        assert len(out) == 2, out
+        assert sum(r.startswith("In this buyer step") for r in out) == 1
+        assert out[1].startswith("No buyer-initiated contact for 40 days")
+    strongest_alone = top_reasons(np.array([[0.8, 0.9, 0.7]]), rows, names, reference, 3,
+                                  margin=np.array([0.0]))[0][0]
+    assert strongest_alone.startswith("In this buyer step for 50 days")
+
+
 def test_negative_contributions_are_never_reasons():
     rows = pd.DataFrame({"current_step": [STEP], "days_in_step": [50.0]})
     assert top_reasons(np.array([[-1.5]]), rows, ["days_in_step"],
