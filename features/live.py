@@ -101,14 +101,17 @@ def live_feature_rows(deal: Record, stages: Sequence[Record] = (),
     context = {c: arrays.context[c][0] for c in CONTEXT_CATEGORIES}
     custom = {name: values[0] for name, values in arrays.custom.items()}
     schema = profile.schema()
+    numeric = [f.name for f in schema if f.dtype != "category"]
+    values = np.empty((len(t), len(numeric)), dtype=np.float32)  # what the model is fed
+    for k, name in enumerate(numeric):
+        values[:, k] = custom[name] if name in custom else signals[name]
     rows = []
-    for i in range(len(t)):
+    for i, row_values in enumerate(values.tolist()):
         code = int(step[i])
-        categorical = {"current_step": STEP_CATEGORIES[code] if code >= 0 else
-                       ("lost" if code == -1 else "unknown"), **context, **custom}
-        rows.append({f.name: categorical[f.name] if f.dtype == "category" else
-                     float(np.float32(custom[f.name] if f.name in custom
-                                      else signals[f.name][i])) for f in schema})
+        known = {"current_step": STEP_CATEGORIES[code] if code >= 0 else
+                 ("lost" if code == -1 else "unknown"), **context, **custom,
+                 **dict(zip(numeric, row_values, strict=True))}
+        rows.append({f.name: known[f.name] for f in schema})
     return rows
 
 

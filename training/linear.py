@@ -67,6 +67,7 @@ class LinearScorer:
         for j in self.categorical:
             codes, counts = np.unique(x[:, j][~np.isnan(x[:, j])], return_counts=True)
             self.levels_.append((j, codes[counts >= self.min_frequency]))
+        self.__dict__.pop("_columns_cache", None)
         raw = self._raw(x)
         self.mean_ = raw.mean(0)
         std = raw.std(0)
@@ -97,16 +98,29 @@ class LinearScorer:
 
     def _raw(self, x: np.ndarray) -> np.ndarray:
         """The unscaled design matrix: log-compressed numeric, indicators, one-hot."""
-        num = x[:, self.numeric_].astype(np.float64)
+        numeric, indicators, level_columns, level_codes = self._columns()
+        num = x[:, numeric].astype(np.float64)
         missing = np.isnan(num)
         filled = np.where(missing, self.median_, num)
-        parts = [np.sign(filled) * np.log1p(np.abs(filled))]
-        if self.indicators_:
-            parts.append(missing[:, self.indicators_].astype(np.float64))
-        for j, codes in self.levels_:
-            if len(codes):
-                parts.append((x[:, j:j + 1] == codes[None, :]).astype(np.float64))
-        return np.hstack(parts) if parts else np.zeros((len(x), 0))
+        return np.concatenate([np.sign(filled) * np.log1p(np.abs(filled)),
+                               missing[:, indicators],
+                               x[:, level_columns] == level_codes], axis=1, dtype=np.float64)
+
+    def _columns(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Index arrays of the design: numeric columns, indicators, each one-hot's column, code.
+
+        Made once, so a request's few rows cost a few numpy calls, not one per level.
+        """
+        cached = self.__dict__.get("_columns_cache")
+        if cached is None:
+            levels = [(j, codes) for j, codes in self.levels_ if len(codes)]
+            cached = (np.asarray(self.numeric_, dtype=np.int64),
+                      np.asarray(self.indicators_, dtype=np.int64),
+                      np.asarray([j for j, codes in levels for _ in codes], dtype=np.int64),
+                      np.concatenate([codes for _, codes in levels]) if levels
+                      else np.zeros(0))
+            self.__dict__["_columns_cache"] = cached
+        return cached
 
     def _owners(self, n_features: int) -> np.ndarray:
         """For each design column, the input feature it comes from."""
