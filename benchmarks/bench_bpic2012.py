@@ -309,7 +309,22 @@ def native_protocol(histories, export_time: pd.Timestamp, horizon: int, seed: in
                 out[f"{who}.{target}.{metric}_by_step"] = {
                     k[len(prefix):]: round(float(v), 4) for k, v in m.items()
                     if k.startswith(prefix)}
+    predicted = result.model.predict(result.holdout)
+    for target in ("no_decision", "stall", "won"):
+        label = result.holdout.get(f"label_{target}")
+        if label is None or f"{target}_risk" not in predicted:
+            continue
+        labelled = label.notna().to_numpy()
+        # calibration in the large: each window's label rate, and the test window's mean risk
+        out[f"{target}.rate_by_window"] = {
+            name: round(float(rate), 4) for name in ("train", "valid", "calib", "test")
+            if (rate := result.data.get(f"{name}.label_{target}.rate")) is not None}
+        out[f"test.{target}.mean_risk"] = round(float(
+            predicted.loc[labelled, f"{target}_risk"].mean()), 4)
     for target in ("no_decision", "stall"):
+        rates = out.get(f"{target}.rate_by_window", {})
+        print(f"native {target:11s} label rate by window {rates}; mean risk on test "
+              f"{out.get(f'test.{target}.mean_risk')}", flush=True)
         print(f"native {target:11s} model AUC {out.get(f'test.{target}.roc_auc')} "
               f"ECE {out.get(f'test.{target}.ece')} | rule "
               f"{out.get(f'baseline_rule.{target}.roc_auc')} | logreg "
@@ -374,6 +389,9 @@ def main() -> None:
         "native_stall_ece": native.get("test.stall.ece"),
         "native_stall_rule_auc": native.get("baseline_rule.stall.roc_auc"),
         "native_stall_logreg_auc": native.get("baseline_logreg.stall.roc_auc"),
+        "native_stall_mean_risk": native.get("test.stall.mean_risk"),
+        "native_stall_calib_rate": native.get("stall.rate_by_window", {}).get("calib"),
+        "native_stall_test_rate": native.get("stall.rate_by_window", {}).get("test"),
         "ingest_s": round(figures["seconds"], 2),
         "ingest_peak_mb": round(figures["peak_mb"], 1),
     }))

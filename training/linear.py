@@ -102,9 +102,10 @@ class LinearScorer:
         num = x[:, numeric].astype(np.float64)
         missing = np.isnan(num)
         filled = np.where(missing, self.median_, num)
-        return np.concatenate([np.sign(filled) * np.log1p(np.abs(filled)),
-                               missing[:, indicators],
-                               x[:, level_columns] == level_codes], axis=1, dtype=np.float64)
+        out = np.empty((len(x), len(numeric) + len(indicators) + len(level_columns)))
+        return np.concatenate([np.sign(filled) * np.log1p(np.abs(filled)),  # row-major, as
+                               missing[:, indicators],  # the sums over its rows expect
+                               x[:, level_columns] == level_codes], axis=1, out=out)
 
     def _columns(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Index arrays of the design: numeric columns, indicators, each one-hot's column, code.
