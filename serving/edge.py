@@ -8,6 +8,8 @@ included):
   exit, so timing says nothing about which key or how much of it matched); otherwise 401;
 - a body larger than ``DEALRISK_MAX_BODY_MB`` is refused with 413 before it is read whole;
 - ``GET /readyz`` answers whether the model is loaded and which one (JSON);
+- a keep-alive connection is closed after ``DEALRISK_KEEPALIVE_REQUESTS`` answers
+  (:mod:`serving.keepalive`), so the workers share the load;
 - every answer is counted (:mod:`serving.metrics`); an error answer gets one log line (method,
   path, status, kind, offending fields) and never the key; an exception the app did not handle
   becomes a JSON 500 without a stack trace (the traceback goes to the server log only).
@@ -29,6 +31,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from serving.keepalive import ConnectionRecycler
 from serving.metrics import ERRORS, LATENCY, REQUESTS, endpoint_label
 from serving.schemas import ErrorBody, Problem
 
@@ -82,6 +85,7 @@ class ServiceEdge:
         self.app = app
         self.settings = Settings.from_env()
         self.readiness = readiness
+        self.recycler = ConnectionRecycler(self.settings.keepalive_requests)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Answer or pass on one ASGI event (counted, timed, errors logged)."""
@@ -103,6 +107,9 @@ class ServiceEdge:
                     status["kind"] = PLAIN_ERRORS[message["status"]][0].encode()
                     await self._plain_error(scope, send, message["status"], headers)
                     return
+                close = self.recycler.headers(scope)
+                if close:
+                    message = {**message, "headers": [*message.get("headers", ()), *close]}
             if not status.get("rewritten"):
                 await send(message)
 

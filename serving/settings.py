@@ -1,17 +1,19 @@
 """The scoring service's settings, read from the environment once per worker.
 
-=========================  ==============================================================
-``DEALRISK_API_KEYS``      comma-separated API keys (``Authorization: Bearer <key>``)
-``DEALRISK_API_KEY_FILE``  or a file with one key per line (``#`` comments allowed)
-``DEALRISK_MODEL_URI``     a pinned model (``models:/dealrisk-demo/3``, ``runs:/...``,
-                           ``bento:<tag>``); default: the pipeline's champion
-``DEALRISK_PIPELINE``      the pipeline whose champion is served (default ``demo``)
-``DEALRISK_CANONICAL``     canonical tables (``dealrisk ingest`` output) the dashboard ranks
-``DEALRISK_MAX_BATCH``     deals per ``/score_batch`` or ``/rank`` request (default 1000)
-``DEALRISK_MAX_EVENTS``    rows per history list of one deal (default 5000)
-``DEALRISK_MAX_BODY_MB``   largest request body (default 32)
-``MLFLOW_TRACKING_URI``    the registry (default: SQLite in the project's ``mlruns/``)
-=========================  ==============================================================
+===============================  ============================================================
+``DEALRISK_API_KEYS``            comma-separated API keys (``Authorization: Bearer <key>``)
+``DEALRISK_API_KEY_FILE``        or a file with one key per line (``#`` comments allowed)
+``DEALRISK_MODEL_URI``           a pinned model (``models:/dealrisk-demo/3``, ``runs:/...``,
+                                 ``bento:<tag>``); default: the pipeline's champion
+``DEALRISK_PIPELINE``            the pipeline whose champion is served (default ``demo``)
+``DEALRISK_CANONICAL``           canonical tables (``dealrisk ingest`` output) the dashboard ranks
+``DEALRISK_MAX_BATCH``           deals per ``/score_batch`` or ``/rank`` request (default 1000)
+``DEALRISK_MAX_EVENTS``          rows per history list of one deal (default 5000)
+``DEALRISK_MAX_BODY_MB``         largest request body (default 32)
+``DEALRISK_KEEPALIVE_REQUESTS``  answers per keep-alive connection before it is closed, so
+                                 the workers share the load (default 100; 0: never closed)
+``MLFLOW_TRACKING_URI``          the registry (default: SQLite in the project's ``mlruns/``)
+===============================  ============================================================
 
 A service without any API key refuses to start: scoring is never open by accident.  Keys are
 kept as bytes for constant-time comparison and never appear in ``repr`` or logs.
@@ -22,6 +24,14 @@ Example:
     ('demo', 1000, 2)
     >>> "k1" in repr(s)
     False
+    >>> Settings.from_env({"DEALRISK_API_KEYS": "k", "DEALRISK_KEEPALIVE_REQUESTS": "0"}
+    ...                   ).keepalive_requests
+    0
+    >>> Settings.from_env({"DEALRISK_API_KEYS": "k", "DEALRISK_KEEPALIVE_REQUESTS": "-3"})
+    ... # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    serving.settings.SettingsError: DEALRISK_KEEPALIVE_REQUESTS='-3' must be ... of 0 or more
     >>> Settings.from_env({})  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
@@ -53,6 +63,7 @@ class Settings:
     max_batch: int = 1_000
     max_events: int = 5_000
     max_body_bytes: int = 32 * 2**20
+    keepalive_requests: int = 100
     tracking_uri: str = ""
 
     @classmethod
@@ -81,19 +92,23 @@ class Settings:
             max_batch=_positive(env, "DEALRISK_MAX_BATCH", 1_000),
             max_events=_positive(env, "DEALRISK_MAX_EVENTS", 5_000),
             max_body_bytes=_positive(env, "DEALRISK_MAX_BODY_MB", 32) * 2**20,
+            keepalive_requests=_positive(env, "DEALRISK_KEEPALIVE_REQUESTS", 100,
+                                         allow_zero=True),
             tracking_uri=env.get("MLFLOW_TRACKING_URI")
             or f"sqlite:///{PROJECT_ROOT}/mlruns/mlflow.db",
         )
 
 
-def _positive(env: Mapping[str, str], name: str, default: int) -> int:
+def _positive(env: Mapping[str, str], name: str, default: int, *,
+              allow_zero: bool = False) -> int:
     text = env.get(name)
     if not text:
         return default
     try:
         value = int(text)
     except ValueError:
-        value = 0
-    if value < 1:
-        raise SettingsError(f"{name}={text!r} must be a whole number above 0")
+        value = -1
+    if value < (0 if allow_zero else 1):
+        raise SettingsError(f"{name}={text!r} must be a whole number "
+                            f"{'of 0 or more' if allow_zero else 'above 0'}")
     return value

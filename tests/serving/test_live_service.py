@@ -1,7 +1,8 @@
 """End to end against a real ``bentoml serve`` (2 workers on 127.0.0.1), over HTTP with httpx.
 
 The real server answers exactly as the in-process app does (same model, same as_of), and its
-edge (key, body limit, readiness, metrics across workers) works over real sockets.
+edge (key, body limit, readiness, metrics across workers, keep-alive recycling) works over real
+sockets.
 """
 
 import json
@@ -92,6 +93,18 @@ def test_the_edge_works_over_real_sockets(live):
                                                           "content-type": "application/json"})
     assert too_large.status_code == 413
     assert ErrorBody.model_validate_json(too_large.text).error == "too_large"
+
+
+def test_a_keep_alive_connection_is_closed_every_hundred_answers(live_service):
+    """So a connection parked on a busy worker gets another chance (serving/keepalive.py)."""
+    closed = []
+    with httpx.Client(base_url=live_service, timeout=60,
+                      limits=httpx.Limits(max_connections=1)) as one_connection:
+        for _ in range(250):
+            answer = one_connection.get("/healthz")
+            assert answer.status_code == 200  # the client reconnects after each close
+            closed.append(answer.headers.get("connection") == "close")
+    assert [i + 1 for i, c in enumerate(closed) if c] == [100, 200]
 
 
 def test_metrics_name_the_model_and_count_across_workers(live, served):
