@@ -27,11 +27,10 @@ Example:
     >>> Settings.from_env({"DEALRISK_API_KEYS": "k", "DEALRISK_KEEPALIVE_REQUESTS": "0"}
     ...                   ).keepalive_requests
     0
-    >>> Settings.from_env({"DEALRISK_API_KEYS": "k", "DEALRISK_KEEPALIVE_REQUESTS": "-3"})
-    ... # doctest: +ELLIPSIS
+    >>> Settings.from_env({"DEALRISK_API_KEYS": "k", "DEALRISK_MAX_BATCH": "0"})
     Traceback (most recent call last):
     ...
-    serving.settings.SettingsError: DEALRISK_KEEPALIVE_REQUESTS='-3' must be ... of 0 or more
+    serving.settings.SettingsError: DEALRISK_MAX_BATCH='0' must be a whole number of 1 or more
     >>> Settings.from_env({})  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
@@ -89,18 +88,16 @@ class Settings:
             model_uri=env.get("DEALRISK_MODEL_URI") or None,
             pipeline=env.get("DEALRISK_PIPELINE") or "demo",
             canonical=Path(canonical) if canonical else None,
-            max_batch=_positive(env, "DEALRISK_MAX_BATCH", 1_000),
-            max_events=_positive(env, "DEALRISK_MAX_EVENTS", 5_000),
-            max_body_bytes=_positive(env, "DEALRISK_MAX_BODY_MB", 32) * 2**20,
-            keepalive_requests=_positive(env, "DEALRISK_KEEPALIVE_REQUESTS", 100,
-                                         allow_zero=True),
+            max_batch=_whole(env, "DEALRISK_MAX_BATCH", 1_000),
+            max_events=_whole(env, "DEALRISK_MAX_EVENTS", 5_000),
+            max_body_bytes=_whole(env, "DEALRISK_MAX_BODY_MB", 32) * 2**20,
+            keepalive_requests=_whole(env, "DEALRISK_KEEPALIVE_REQUESTS", 100, minimum=0),
             tracking_uri=env.get("MLFLOW_TRACKING_URI")
             or f"sqlite:///{PROJECT_ROOT}/mlruns/mlflow.db",
         )
 
 
-def _positive(env: Mapping[str, str], name: str, default: int, *,
-              allow_zero: bool = False) -> int:
+def _whole(env: Mapping[str, str], name: str, default: int, *, minimum: int = 1) -> int:
     text = env.get(name)
     if not text:
         return default
@@ -108,7 +105,6 @@ def _positive(env: Mapping[str, str], name: str, default: int, *,
         value = int(text)
     except ValueError:
         value = -1
-    if value < (0 if allow_zero else 1):
-        raise SettingsError(f"{name}={text!r} must be a whole number "
-                            f"{'of 0 or more' if allow_zero else 'above 0'}")
+    if value < minimum:
+        raise SettingsError(f"{name}={text!r} must be a whole number of {minimum} or more")
     return value

@@ -7,7 +7,8 @@ FastInit`` once, then ``...SingleRowFast`` per row); :func:`predict` uses it for
 :data:`FEW_ROWS` rows and ``Booster.predict`` (with :func:`threads_for` threads) above, and
 both give the same numbers (tests/models/test_booster_predict.py checks every kind).
 
-The fast configurations are made once per booster, prediction kind, dtype and width, kept
+The fast configurations are made once per booster, prediction kind, dtype, width and number
+of iterations (``best_iteration``, as ``Booster.predict`` reads it), kept
 beside the booster (never pickled with it) and freed with it.  LightGBM locks the booster's
 single-row predictor itself, so concurrent requests may share them; each call writes its own
 output array.
@@ -79,7 +80,7 @@ def predict(booster: object, x: np.ndarray, *, raw_score: bool = False,
             or x.dtype not in _DTYPES or not len(x)):
         return booster.predict(x, raw_score=raw_score, pred_contrib=pred_contrib,
                                num_threads=threads_for(len(x)))
-    return _rows_of(booster).predict(x, kind)
+    return _rows_of(booster).predict(booster, x, kind)
 
 
 class _SingleRows:
@@ -87,15 +88,17 @@ class _SingleRows:
 
     def __init__(self, booster: object) -> None:
         self._handle = booster._handle  # type: ignore[attr-defined]
-        self._iterations = int(getattr(booster, "best_iteration", 0) or 0)
-        self._configs: dict[tuple[int, int, int], tuple[ctypes.c_void_p, int]] = {}
+        self._configs: dict[tuple[int, int, int, int], tuple[ctypes.c_void_p, int]] = {}
         self._lock = threading.Lock()
         weakref.finalize(booster, _free, self._configs)
 
-    def predict(self, x: np.ndarray, kind: str) -> np.ndarray:
+    def predict(self, booster: object, x: np.ndarray, kind: str) -> np.ndarray:
+        """``booster``'s predictions of kind ``kind`` for the rows of ``x``, row by row."""
         from lightgbm.basic import _LIB, _safe_call
 
-        config, width = self._config(_KINDS[kind], _DTYPES[x.dtype], x.shape[1])
+        # the iterations Booster.predict would use, read now (best_iteration may be reset)
+        iterations = int(getattr(booster, "best_iteration", 0) or 0)
+        config, width = self._config(_KINDS[kind], _DTYPES[x.dtype], x.shape[1], iterations)
         x = np.ascontiguousarray(x)
         out = np.empty((len(x), width), dtype=np.float64)
         out_len = ctypes.c_int64(0)
@@ -107,8 +110,9 @@ class _SingleRows:
                 ctypes.cast(out_base + i * width * 8, ctypes.POINTER(ctypes.c_double))))
         return out[:, 0] if width == 1 and kind != "contrib" else out
 
-    def _config(self, kind: int, dtype: int, width: int) -> tuple[ctypes.c_void_p, int]:
-        key = (kind, dtype, width)
+    def _config(self, kind: int, dtype: int, width: int, iterations: int
+                ) -> tuple[ctypes.c_void_p, int]:
+        key = (kind, dtype, width, iterations)
         found = self._configs.get(key)
         if found is not None:
             return found
@@ -119,11 +123,11 @@ class _SingleRows:
                 config, n_out = ctypes.c_void_p(), ctypes.c_int64(0)
                 _safe_call(_LIB.LGBM_BoosterPredictForMatSingleRowFastInit(
                     self._handle, ctypes.c_int(kind), ctypes.c_int(0),
-                    ctypes.c_int(self._iterations), ctypes.c_int(dtype), ctypes.c_int32(width),
+                    ctypes.c_int(iterations), ctypes.c_int(dtype), ctypes.c_int32(width),
                     _c_str("num_threads=1"), ctypes.byref(config)))
                 _safe_call(_LIB.LGBM_BoosterCalcNumPredict(
                     self._handle, ctypes.c_int(1), ctypes.c_int(kind), ctypes.c_int(0),
-                    ctypes.c_int(self._iterations), ctypes.byref(n_out)))
+                    ctypes.c_int(iterations), ctypes.byref(n_out)))
                 self._configs[key] = (config, int(n_out.value))
             return self._configs[key]
 
@@ -142,7 +146,7 @@ def _rows_of(booster: object) -> _SingleRows:
     return rows
 
 
-def _free(configs: dict[tuple[int, int, int], tuple[ctypes.c_void_p, int]]) -> None:
+def _free(configs: dict[tuple[int, int, int, int], tuple[ctypes.c_void_p, int]]) -> None:
     from lightgbm.basic import _LIB
 
     for config, _ in configs.values():

@@ -73,8 +73,9 @@ def test_many_rows_and_stand_ins_go_to_their_own_predict(boosters) -> None:
 def test_best_iteration_is_respected_as_booster_predict_does() -> None:
     x, y = _data(seed=3)
     booster = _booster("binary", y, x)
-    booster.best_iteration = 5
     rows = x[:3]
+    np.testing.assert_array_equal(predict(booster, rows), booster.predict(rows))  # all 25
+    booster.best_iteration = 5  # set after the first fast prediction: read on every call
     np.testing.assert_array_equal(predict(booster, rows), booster.predict(rows))
     assert not np.array_equal(booster.predict(rows), booster.predict(rows, num_iteration=-1))
 
