@@ -19,6 +19,7 @@ Prints figures and, last, one JSON line.
     .venv/bin/python benchmarks/bench_models.py --skip-1m       # quicker
     .venv/bin/python benchmarks/bench_models.py --skip-1m --sweep   # + the 9-run logreg sweep
     .venv/bin/python benchmarks/bench_models.py --skip-1m --sweep-seeds 1,2,3,4,5   # + seed spread
+    .venv/bin/python benchmarks/bench_models.py --skip-1m --no-next-steps --sweep-seeds 1,2,3,4,5
     .venv/bin/python benchmarks/bench_models.py --skip-1m --sweep-seeds 1,2,3,4,5 \
         --split-fractions 0.6,0.1,0.1,0.2                          # another window layout
 """
@@ -30,6 +31,7 @@ import hashlib
 import json
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -230,15 +232,17 @@ def main() -> None:
                         help="3 seeds x 10k/20k/30k deals: paired AUC difference to logreg")
     parser.add_argument("--split-fractions", default="",
                         help="train,valid,calib,test shares (default: TrainConfig's)")
+    parser.add_argument("--no-next-steps", action="store_true",
+                        help="risk models only (the next-step effect model is most of a run)")
     args = parser.parse_args()
 
     from features.histories import DealHistories
     from training.model import TrainConfig
     from training.pipeline import train_pipeline
 
-    config = TrainConfig()
+    config = TrainConfig(next_steps=not args.no_next_steps)
     if args.split_fractions:
-        config = TrainConfig(split_fractions=tuple(  # type: ignore[arg-type]
+        config = replace(config, split_fractions=tuple(  # type: ignore[arg-type]
             float(x) for x in args.split_fractions.split(",")))
     args.workdir.mkdir(parents=True, exist_ok=True)
     out, until = simulate_canonical(args.deals, args.seed, args.workdir)

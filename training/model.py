@@ -385,10 +385,11 @@ class DealRiskModel:
         one window also learns that window's swing in the base rate: on BPIC 2012's daily
         snapshots the stall rate is 0.847 / 0.840 / 0.828 in the valid / calib / test windows
         and the calibration window alone took the test stall ECE to 0.034 (both windows:
-        0.023); on the 20k simulation, seeds 1-5, both windows give a mean test ECE of 0.012 /
-        0.016 / 0.016 for stall / no decision / won against 0.013 / 0.017 / 0.015 from the
-        calibration window alone.  A target whose windows cannot carry it is skipped
-        (:attr:`skipped`).
+        0.023); on the 20k simulation, seeds 1-5 (``benchmarks/bench_models.py --skip-1m
+        --no-next-steps --sweep-seeds 1,2,3,4,5``), both windows give a mean test ECE of 0.012
+        / 0.016 / 0.016 for stall / no decision / won against 0.013 / 0.018 / 0.014 from the
+        calibration window alone, and the same AUCs.  A target whose windows cannot carry it
+        is skipped (:attr:`skipped`).
         """
         cfg = self.config
         self.feature_names_ = list(self.schema.names)
