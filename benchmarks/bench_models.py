@@ -42,15 +42,23 @@ if TYPE_CHECKING:
     from training.model import TrainConfig
 
 
-def simulate_canonical(n_deals: int, seed: int, workdir: Path) -> tuple[Path, pd.Timestamp]:
-    """Simulate + ingest once into ``workdir`` (cached); returns (directory, export time)."""
+def simulate_canonical(n_deals: int, seed: int, workdir: Path,
+                       historic_policy: str = "confounded") -> tuple[Path, pd.Timestamp]:
+    """Simulate + ingest once into ``workdir`` (cached); returns (directory, export time).
+
+    ``historic_policy`` is :attr:`~training.simulator.params.SimParams.historic_policy`
+    (another than the default gets its own cache directory).
+    """
     from features.ingest import ingest
     from training.simulator import simulate_to_dir
+    from training.simulator.params import SimParams
 
-    out = workdir / f"sim{n_deals}_s{seed}"
+    params = SimParams(historic_policy=historic_policy)
+    suffix = "" if historic_policy == "confounded" else f"_{historic_policy}"
+    out = workdir / f"sim{n_deals}_s{seed}{suffix}"
     done = out / "canonical" / "ingest_report.json"
     if not done.is_file():
-        simulate_to_dir(n_deals, seed, out / "export", fmt="parquet")
+        simulate_to_dir(n_deals, seed, out / "export", fmt="parquet", params=params)
         result = ingest(out / "export")
         result.histories.to_parquet(out / "canonical")
         done.write_text(json.dumps({"export_time": result.export_time.isoformat()}))

@@ -9,7 +9,9 @@ On a simulated pipeline (default 20k deals, seed 1):
    TRUE no-decision reduction and win gain of what each policy picks (recommender, historic,
    random valid, fixed playbook, imitate-the-winners, step oracle, observable oracle, full
    oracle), each difference to the recommender with a deal-bootstrap 95 % interval, the top
-   action agreement where the best action is material (at least 1 point), and the simulator's
+   action agreement where the best action is material (at least 1 point; also the step and
+   observable oracles': what policies that learnt from the true effects, but see no deal's
+   hidden state, reach), and the simulator's
    NBA difficulty (what a (step, engaged) lookup and the two-rule playbook of TRUE effects
    recover of the full oracle's gain).
 3. The off-policy DR estimate of the recommender's P(no decision) against its true value on the
@@ -25,6 +27,8 @@ Prints figures and, last, one JSON line.
 
     .venv/bin/python benchmarks/bench_nba.py                       # 20k deals, seed 1
     .venv/bin/python benchmarks/bench_nba.py --deals 5000 --seeds 1,2,3   # quicker sweep
+    .venv/bin/python benchmarks/bench_nba.py --historic-policy randomised --replay-weeks 0
+        # the same pipeline logged as a randomised trial: what is left without confounding
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ import pandas as pd
 
 
 def run(n_deals: int, seed: int, workdir: Path, trees: int, replay_weeks: int = 26,
-        replay_deals: int = 3000) -> dict[str, object]:
+        replay_deals: int = 3000, historic_policy: str = "confounded") -> dict[str, object]:
     from bench_models import load_truth, simulate_canonical
     from lightgbm import LGBMRegressor
 
@@ -65,7 +69,7 @@ def run(n_deals: int, seed: int, workdir: Path, trees: int, replay_weeks: int = 
     from training.simulator.nba_difficulty import nba_difficulty
     from training.simulator.params import STEPS, SimParams
 
-    out, known_until = simulate_canonical(n_deals, seed, workdir)
+    out, known_until = simulate_canonical(n_deals, seed, workdir, historic_policy)
     histories = DealHistories.read_parquet(out / "canonical")
     truth = load_truth(out / "export")
     params = SimParams.load(out / "export" / "truth")
@@ -134,6 +138,9 @@ def run(n_deals: int, seed: int, workdir: Path, trees: int, replay_weeks: int = 
              for k in policies if k != "recommender"}
     non_oracle = ("historic", "random_valid", "fixed_playbook", "imitate_winners")
     agreement, n_material = top_action_agreement(policies["recommender"], gt["nd"], valid_test)
+    # what the oracles that know no deal's hidden state agree (their ceiling on this target)
+    agreement_of = {k: top_action_agreement(policies[k], gt["nd"], valid_test)[0]
+                    for k in ("step_oracle", "observable_oracle")}
     hidden_valid = nsm.catalogue.valid_mask([STEPS[s] for s in gt["step"]])
     uniq, pos = np.unique(deals, return_inverse=True)
     effects = np.zeros((len(uniq), 10, n_actions, 3))
@@ -155,7 +162,8 @@ def run(n_deals: int, seed: int, workdir: Path, trees: int, replay_weeks: int = 
                              started)
     covers = ope["next_step.ope.dr.ci_low"] <= true_value <= ope["next_step.ope.dr.ci_high"]
     return {
-        "n_deals": n_deals, "seed": seed, "test_snapshots": len(test),
+        "n_deals": n_deals, "seed": seed, "historic_policy": historic_policy,
+        "test_snapshots": len(test),
         "effect_fit_s": m.get("next_step.fit_seconds"), "effect_fit_rows": m.get(
             "next_step.fit_rows"),
         "true_nd_reduction": nd_value, "true_win_gain": won_value,
@@ -169,6 +177,8 @@ def run(n_deals: int, seed: int, workdir: Path, trees: int, replay_weeks: int = 
         "beats_all_baselines": all(diffs[k][1] > 0 for k in non_oracle),
         "beats_step_oracle": diffs["step_oracle"][1] > 0,
         "top_action_agreement": agreement, "material_threshold": MATERIAL,
+        "step_oracle_top_action_agreement": agreement_of["step_oracle"],
+        "observable_oracle_top_action_agreement": agreement_of["observable_oracle"],
         "material_snapshots": n_material,
         "recommend_share": float((rec_codes >= 0).mean()),
         "ope": {k: m.get(f"next_step.ope.{k}") for k in ("ips", "snips", "dm", "dr")},
@@ -186,7 +196,12 @@ def run(n_deals: int, seed: int, workdir: Path, trees: int, replay_weeks: int = 
 
 def _forward_replay(model, params, test: pd.DataFrame, weeks: int, max_deals: int, seed: int,
                     started: float) -> dict[str, object]:
-    """Weekly reviews from the test window's start on up to ``max_deals`` of its deals."""
+    """Weekly reviews from the test window's start on up to ``max_deals`` of its deals.
+
+    None when ``weeks`` is 0.
+    """
+    if weeks <= 0:
+        return {"weeks": 0}
     from training.next_step.forward_replay import forward_replay, summarise
 
     start = pd.Timestamp(test["as_of"].min())
@@ -212,7 +227,8 @@ def _one_row_per_snapshot(part: pd.DataFrame) -> pd.DataFrame:
 
 
 def show(r: dict[str, object]) -> None:
-    print(f"\n== {r['n_deals']:,} deals, seed {r['seed']}: {r['test_snapshots']:,} test "
+    print(f"\n== {r['n_deals']:,} deals, seed {r['seed']}, {r['historic_policy']} historic "
+          f"policy: {r['test_snapshots']:,} test "
           f"snapshots; effect model fit {r['effect_fit_s']:.0f} s on {r['effect_fit_rows']:,.0f} "
           "rows")
     print(f"   {'policy':20s} {'no-decision reduction':>22s} {'win gain':>10s} "
@@ -229,7 +245,9 @@ def show(r: dict[str, object]) -> None:
           f"{r['lookup_share_of_oracle']:.3f}, the two-rule playbook "
           f"{r['playbook_share_of_oracle']:.3f}")
     print(f"   top action = full oracle's in {r['top_action_agreement']:.3f} of "
-          f"{r['material_snapshots']:,} snapshots with a material (>= 1 pt) best effect")
+          f"{r['material_snapshots']:,} snapshots with a material (>= 1 pt) best effect "
+          f"(step oracle {r['step_oracle_top_action_agreement']:.3f}, observable oracle "
+          f"{r['observable_oracle_top_action_agreement']:.3f})")
     print("   off-policy P(no decision) under the recommender: " + ", ".join(
         f"{k} {v:.4f}" for k, v in r["ope"].items()) + f"; DR 95% CI "
         f"[{r['ope_dr_ci'][0]:.4f}, {r['ope_dr_ci'][1]:.4f}], true {r['ope_true_value']:.4f}, "
@@ -238,6 +256,9 @@ def show(r: dict[str, object]) -> None:
           f" pt, truly {100 * r['recommended_true_lift']:.2f} pt; lift calibration slope on the "
           f"test logs {r['lift_calibration']['slope']:.2f}")
     fr = r["forward_replay"]
+    if not fr["weeks"]:
+        print("   forward replay: not run (--replay-weeks 0)")
+        return
     print(f"   forward replay: {fr['historic']['deals']:,.0f} deals open on {fr['start'][:10]}, "
           f"{fr['weeks']} weekly reviews, then run to their decision ({fr['seconds']:.0f} s)")
     print(f"   {'policy':14s} {'no decision':>12s} {'minus historic (95% CI)':>26s} "
@@ -257,18 +278,25 @@ def show(r: dict[str, object]) -> None:
 
 
 def main() -> None:
+    from training.simulator.params import HISTORIC_POLICIES
+
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--deals", type=int, default=20_000)
     ap.add_argument("--seeds", default="1", help="comma-separated seeds (first = headline)")
     ap.add_argument("--trees", type=int, default=100, help="causal-forest trees per action")
-    ap.add_argument("--replay-weeks", type=int, default=26, help="forward replay: weekly reviews")
+    ap.add_argument("--replay-weeks", type=int, default=26,
+                    help="forward replay: weekly reviews (0: no forward replay)")
     ap.add_argument("--replay-deals", type=int, default=3000,
                     help="forward replay: test deals sampled (those open at the start replay)")
+    ap.add_argument("--historic-policy", choices=HISTORIC_POLICIES, default="confounded",
+                    help="how the simulated sellers chose actions: the confounded historic "
+                         "sellers, or a randomised trial (tells sampling noise from confounding)")
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/dealrisk-bench"))
     args = ap.parse_args()
     runs = []
     for seed in (int(s) for s in args.seeds.split(",")):
-        r = run(args.deals, seed, args.workdir, args.trees, args.replay_weeks, args.replay_deals)
+        r = run(args.deals, seed, args.workdir, args.trees, args.replay_weeks, args.replay_deals,
+                args.historic_policy)
         show(r)
         runs.append(r)
     head = dict(runs[0])
@@ -278,8 +306,8 @@ def main() -> None:
                                             "beats_all_baselines", "beats_step_oracle",
                                             "top_action_agreement", "ope_dr_error",
                                             "ope_dr_ci_covers_truth")}
-                         | {"replay_nd_diff": r["forward_replay"]["recommender"][
-                             "no_decision_rate_diff"]} for r in runs]
+                         | {"replay_nd_diff": r["forward_replay"].get("recommender", {}).get(
+                             "no_decision_rate_diff")} for r in runs]
     print(json.dumps(head, default=float))
 
 

@@ -191,13 +191,19 @@ def policy_probs(
 
     Skilled reps pick the step-appropriate help more often and also own better deals,
     and reps act more on deals they perceive as promising: the confounding a naive
-    with-vs-without comparison falls into.
+    with-vs-without comparison falls into.  Under ``params.historic_policy == "randomised"``
+    every row gets the same probabilities (``action_rate``, shared alike by the actions).
 
     Example:
         >>> # policy_probs(params, deals, rows, step, dark).sum(axis=1) == 1
     """
     step = np.asarray(step, dtype=np.int64)
     dk = np.asarray(dark, dtype=np.int64)
+    if params.historic_policy == "randomised":
+        n_actions = _W_GENERIC.shape[0]
+        rate = np.full(len(step), params.action_rate)
+        return np.concatenate([(1 - rate)[:, None],
+                               np.repeat((rate / n_actions)[:, None], n_actions, axis=1)], axis=1)
     fit = 1.0 / (1.0 + np.exp(-params.action_fit_skill * gather(deals, rows, "rep_skill")))
     w = (1 - fit)[:, None] * _W_GENERIC[:, step, dk].T + fit[:, None] * _W_FIT[:, step, dk].T
     w = w / w.sum(axis=1, keepdims=True)

@@ -38,6 +38,8 @@ N_STEPS = 5
 N_TRANSIENT = 2 * N_STEPS  # hidden state x = 2 * step + dark
 WON, LOST, NO_DECISION = 10, 11, 12  # absorbing state indices
 N_STATES = 13
+#: The historic policies a simulation can log (see :attr:`SimParams.historic_policy`).
+HISTORIC_POLICIES: tuple[str, ...] = ("confounded", "randomised")
 OUTCOMES: tuple[str, ...] = ("open", "won", "lost", "no_decision")
 
 # Recommendable seller actions (index = action code; -1 = no action).
@@ -222,6 +224,11 @@ class SimParams:
     seller_rate_dark: float = 0.14
     proposal_rate: float = 0.03
     # historic policy
+    #: How the historic sellers chose their actions: ``"confounded"`` (skilled reps pick the
+    #: step-appropriate help, and reps act more on deals they perceive as promising) or
+    #: ``"randomised"`` (a randomised trial's log: on each open day an action with probability
+    #: ``action_rate``, each of the catalogue's actions alike, whatever the deal, step or rep).
+    historic_policy: str = "confounded"
     action_rate: float = 0.05
     action_skill: float = 0.35
     action_perceived_intent: float = 0.35
@@ -237,6 +244,11 @@ class SimParams:
     #: Scale of every action's log multipliers (1: as written in ``effects``): 2 makes the best
     #: action worth a few points of final no-decision probability, as in real selling.
     effect_strength: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.historic_policy not in HISTORIC_POLICIES:
+            raise ValueError(f"historic_policy must be one of {', '.join(HISTORIC_POLICIES)}, "
+                             f"not {self.historic_policy!r}")
 
     @property
     def export_epoch(self) -> int:
