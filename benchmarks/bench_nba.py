@@ -11,9 +11,8 @@ On a simulated pipeline (default 20k deals, seed 1):
    oracle), each difference to the recommender with a deal-bootstrap 95 % interval, the top
    action agreement where the best action is material (at least 1 point; also the step and
    observable oracles': what policies that learnt from the true effects, but see no deal's
-   hidden state, reach), and the simulator's
-   NBA difficulty (what a (step, engaged) lookup and the two-rule playbook of TRUE effects
-   recover of the full oracle's gain).
+   hidden state, reach), and the simulator's NBA difficulty (what a (step, engaged) lookup
+   and the two-rule playbook of TRUE effects recover of the full oracle's gain).
 3. The off-policy DR estimate of the recommender's P(no decision) against its true value on the
    same final-outcome test rows: the logged rate minus the true effect difference between the
    recommended and the logged actions.
@@ -138,7 +137,7 @@ def run(n_deals: int, seed: int, workdir: Path, trees: int, replay_weeks: int = 
              for k in policies if k != "recommender"}
     non_oracle = ("historic", "random_valid", "fixed_playbook", "imitate_winners")
     agreement, n_material = top_action_agreement(policies["recommender"], gt["nd"], valid_test)
-    # what the oracles that know no deal's hidden state agree (their ceiling on this target)
+    # how often the oracles that see no deal's hidden state agree, for comparison
     agreement_of = {k: top_action_agreement(policies[k], gt["nd"], valid_test)[0]
                     for k in ("step_oracle", "observable_oracle")}
     hidden_valid = nsm.catalogue.valid_mask([STEPS[s] for s in gt["step"]])
