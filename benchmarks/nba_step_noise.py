@@ -29,9 +29,13 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from features.histories import DealHistories
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -39,7 +43,7 @@ BOOTSTRAPS = 300
 
 
 def _snapshots(split_part: pd.DataFrame, params: object, truth: pd.DataFrame,
-               histories: object, names: list[str], window: int
+               histories: DealHistories, names: list[str], window: int
                ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray]:
     """(rows, true gains, final no-decision labels, logged action codes) of known states."""
     from bench_nba import _one_row_per_snapshot

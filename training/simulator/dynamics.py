@@ -198,12 +198,10 @@ def policy_probs(
         >>> # policy_probs(params, deals, rows, step, dark).sum(axis=1) == 1
     """
     step = np.asarray(step, dtype=np.int64)
-    dk = np.asarray(dark, dtype=np.int64)
     if params.historic_policy == "randomised":
-        n_actions = _W_GENERIC.shape[0]
-        rate = np.full(len(step), params.action_rate)
-        return np.concatenate([(1 - rate)[:, None],
-                               np.repeat((rate / n_actions)[:, None], n_actions, axis=1)], axis=1)
+        row = np.r_[1 - params.action_rate, np.full(N_ACTIONS, params.action_rate / N_ACTIONS)]
+        return np.tile(row, (len(step), 1))
+    dk = np.asarray(dark, dtype=np.int64)
     fit = 1.0 / (1.0 + np.exp(-params.action_fit_skill * gather(deals, rows, "rep_skill")))
     w = (1 - fit)[:, None] * _W_GENERIC[:, step, dk].T + fit[:, None] * _W_FIT[:, step, dk].T
     w = w / w.sum(axis=1, keepdims=True)
